@@ -1,0 +1,14 @@
+"""latentlab: train autoencoders on images and look inside them."""
+
+from latentlab.errors import LatentlabError
+from latentlab.models import build, load_model, preset_config
+
+__version__ = "0.1.0"
+
+
+def load(run_dir: str):  # noqa: ANN201 - returns an Autoencoder
+    """Load a trained model from a run folder (``config.json`` + ``model.safetensors``), eval mode."""
+    return load_model(run_dir)
+
+
+__all__ = ["LatentlabError", "build", "load", "load_model", "preset_config", "__version__"]

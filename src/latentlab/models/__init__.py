@@ -1,0 +1,16 @@
+"""Autoencoder models: one family per file, one registry, save/load as config.json + safetensors."""
+
+from latentlab.models.base import AEOutput, Autoencoder, DiagonalGaussian
+from latentlab.models.conv import ConvAutoencoder, ConvConfig
+from latentlab.models.fcn import FCNAutoencoder, FCNConfig
+from latentlab.models.multi_encoder import MultiFCNAutoencoder, MultiFCNConfig
+from latentlab.models.presets import PARAMETER_COUNTS, PRESETS, kind_config, preset_config
+from latentlab.models.registry import MODELS, build, config_from_dict, load_model, save_model
+from latentlab.models.vae import FCNVAE, ConvVAE, ConvVAEConfig, FCNVAEConfig, VariationalAutoencoder
+
+__all__ = [
+    "AEOutput", "Autoencoder", "DiagonalGaussian", "ConvAutoencoder", "ConvConfig", "FCNAutoencoder",
+    "FCNConfig", "MultiFCNAutoencoder", "MultiFCNConfig", "PARAMETER_COUNTS", "PRESETS", "kind_config",
+    "preset_config", "MODELS", "build", "config_from_dict", "load_model", "save_model", "FCNVAE", "ConvVAE",
+    "ConvVAEConfig", "FCNVAEConfig", "VariationalAutoencoder",
+]

@@ -1,0 +1,82 @@
+"""Multi-encoder fully connected autoencoder: several encoders, each giving part of the latent.
+
+From the course's strong baselines (preset ``fcn-multi3``): three BatchNorm MLP encoders,
+12288-3000-3000-1000-1, 12288-1000-100-100-100-1 and 12288-2500-1500-500-100-1, each giving one
+latent scalar, concatenated into a 3-element code and decoded by 3-100-500-1500-2500-12288 + Tanh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from latentlab.models.base import (
+    ACTIVATIONS,
+    OUT_ACTIVATIONS,
+    Autoencoder,
+    check_choice,
+    check_in_shape,
+    check_positive,
+    flat_size,
+    mlp,
+    out_activation,
+)
+from latentlab.errors import LatentlabError
+
+
+@dataclass(frozen=True)
+class MultiFCNConfig:
+    in_shape: tuple[int, int, int] = (3, 64, 64)
+    encoders: tuple[tuple[int, ...], ...] = ((3000, 3000, 1000), (1000, 100, 100, 100), (2500, 1500, 500, 100))
+    latent_per_encoder: int = 1
+    decoder_hidden: tuple[int, ...] = (100, 500, 1500, 2500)
+    batchnorm: bool = True  # in the encoders
+    decoder_batchnorm: bool = False
+    activation: str = "relu"
+    out_activation: str = "tanh"
+    kind: str = "multi-fcn"
+
+    def __post_init__(self) -> None:
+        check_in_shape(self.in_shape)
+        if not self.encoders:
+            raise LatentlabError("multi-encoder model: expected at least one encoder")
+        for hidden in self.encoders:
+            check_positive("encoder hidden sizes", list(hidden))
+        check_positive("latent per encoder", [self.latent_per_encoder])
+        check_positive("decoder hidden sizes", list(self.decoder_hidden))
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("output activation", self.out_activation, OUT_ACTIVATIONS)
+
+
+class ParallelEncoders(nn.Module):
+    """Runs every branch on the same flat input and concatenates their codes: (N, sum of parts)."""
+
+    def __init__(self, branches: list[nn.Module]) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+
+class MultiFCNAutoencoder(Autoencoder):
+    kind = "multi-fcn"
+
+    def __init__(self, config: MultiFCNConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.latent_dim = config.latent_per_encoder * len(config.encoders)
+        n = flat_size(config.in_shape)
+        self.encoder = ParallelEncoders([
+            nn.Sequential(*mlp([n, *hidden, config.latent_per_encoder], config.activation, config.batchnorm))
+            for hidden in config.encoders
+        ])
+        self.decoder = nn.Sequential(
+            *mlp([self.latent_dim, *config.decoder_hidden, n], config.activation, config.decoder_batchnorm),
+            out_activation(config.out_activation),
+        )
+
+    def _encoder_input(self, x: Tensor) -> Tensor:
+        return x.flatten(1)
