@@ -1,0 +1,224 @@
+"""Batch transforms: uint8 NHWC images -> float NCHW model input, and back for figures.
+
+Everything here works on whole batches with tensor ops (slicing, ``F.interpolate``), never on
+one sample at a time in Python. Data stays uint8 until :func:`to_model_input` makes a batch.
+
+Order of operations in :func:`to_model_input`: ``crop`` -> ``center_crop`` -> ``resize`` ->
+scale to ``value_range``. Noise for denoising autoencoders is added separately with
+:func:`add_noise`, so the clean batch stays available as the target.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from latentlab.errors import LatentlabError
+
+__all__ = [
+    "BatchSpec",
+    "add_noise",
+    "parse_crop",
+    "parse_range",
+    "parse_size",
+    "resize_uint8",
+    "to_model_input",
+    "to_uint8",
+]
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """How stored images become model input.
+
+    crop:        (top, left, height, width) in pixels of the stored image, or None.
+    center_crop: side of a square taken from the centre (after ``crop``), or None.
+    resize:      (height, width) after cropping, antialiased bilinear, or None.
+    value_range: (low, high) that pixel values 0..255 map to; (-1, 1) suits a Tanh output.
+    noise:       std of Gaussian input noise (in value_range units) for denoising training;
+                 applied by the trainer with :func:`add_noise`, not by :func:`to_model_input`.
+    """
+
+    crop: tuple[int, int, int, int] | None = None
+    center_crop: int | None = None
+    resize: tuple[int, int] | None = None
+    value_range: tuple[float, float] = (-1.0, 1.0)
+    noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.crop is not None:
+            if len(self.crop) != 4 or not all(_is_int(v) for v in self.crop):
+                raise LatentlabError(f"crop {self.crop!r}: expected 4 integers top,left,height,width")
+            top, left, h, w = self.crop
+            if top < 0 or left < 0 or h <= 0 or w <= 0:
+                raise LatentlabError(
+                    f"crop {self.crop!r}: expected top,left >= 0 and height,width > 0")
+        if self.center_crop is not None and (not _is_int(self.center_crop) or self.center_crop <= 0):
+            raise LatentlabError(f"center_crop {self.center_crop!r}: expected a positive integer")
+        if self.resize is not None:
+            if len(self.resize) != 2 or not all(_is_int(v) and v > 0 for v in self.resize):
+                raise LatentlabError(f"resize {self.resize!r}: expected two positive integers height,width")
+        if len(self.value_range) != 2:
+            raise LatentlabError(f"value_range {self.value_range!r}: expected two numbers low,high")
+        lo, hi = self.value_range
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise LatentlabError(f"value_range {self.value_range!r}: expected finite low < high")
+        if not (math.isfinite(self.noise) and self.noise >= 0):
+            raise LatentlabError(f"noise {self.noise!r}: expected a number >= 0")
+
+    def output_shape(self, image_shape_chw: tuple[int, int, int]) -> tuple[int, int, int]:
+        """(C, H, W) of the model input for stored images of shape ``image_shape_chw``."""
+        c, h, w = image_shape_chw
+        if self.crop is not None:
+            top, left, ch, cw = self.crop
+            if top + ch > h or left + cw > w:
+                raise LatentlabError(
+                    f"crop {','.join(map(str, self.crop))}: does not fit images of {h}x{w} "
+                    f"(needs top+height <= {h} and left+width <= {w})")
+            h, w = ch, cw
+        if self.center_crop is not None:
+            if self.center_crop > min(h, w):
+                raise LatentlabError(
+                    f"center_crop {self.center_crop}: larger than the {h}x{w} image it crops")
+            h = w = self.center_crop
+        if self.resize is not None:
+            h, w = self.resize
+        return (c, h, w)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+# ---------------------------------------------------------------------------- uint8 -> model input
+
+def to_model_input(
+    images: np.ndarray | torch.Tensor,
+    spec: BatchSpec | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Turn a uint8 batch (N, H, W, C) into a float tensor (N, C, H', W') as ``spec`` says.
+
+    ``images`` may be a numpy array (also a read-only ``np.memmap`` slice) or a uint8 tensor.
+    The crop is taken before anything is copied; the uint8 batch moves to ``device`` before it
+    is converted to float, so a GPU does the arithmetic.
+    """
+    spec = spec or BatchSpec()
+    if images.ndim != 4:
+        raise LatentlabError(f"images: expected a batch of shape (N, H, W, C), got {tuple(images.shape)}")
+    if (isinstance(images, torch.Tensor) and images.dtype != torch.uint8) or (
+            isinstance(images, np.ndarray) and images.dtype != np.uint8):
+        raise LatentlabError(f"images: expected uint8 pixels 0..255, got {images.dtype}")
+    _, h, w, c = images.shape
+    spec.output_shape((c, h, w))  # raises when a crop does not fit
+
+    if spec.crop is not None:
+        top, left, ch, cw = spec.crop
+        images = images[:, top:top + ch, left:left + cw]
+    if isinstance(images, np.ndarray):
+        if not images.flags.writeable or min(images.strides) < 0:  # read-only memmap, flipped views
+            images = np.array(images, copy=True)
+        images = torch.from_numpy(images)
+    x = images.to(device=device).permute(0, 3, 1, 2)  # (N, C, H, W) uint8
+    x = x.to(torch.float32)
+
+    if spec.center_crop is not None:
+        s = spec.center_crop
+        top, left = (x.shape[2] - s) // 2, (x.shape[3] - s) // 2
+        x = x[:, :, top:top + s, left:left + s]
+    if spec.resize is not None and tuple(x.shape[2:]) != tuple(spec.resize):
+        x = F.interpolate(x, size=spec.resize, mode="bilinear", antialias=True, align_corners=False)
+
+    lo, hi = spec.value_range
+    x = x * ((hi - lo) / 255.0) + lo  # (N, C, H', W') in [lo, hi]
+    return x.clamp_(lo, hi).to(dtype).contiguous()
+
+
+def add_noise(
+    x: torch.Tensor,
+    std: float,
+    generator: torch.Generator | None = None,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+) -> torch.Tensor:
+    """``x`` plus Gaussian noise of standard deviation ``std`` (in x's units), clamped to the range.
+
+    Returns a new tensor; ``std == 0`` returns ``x`` unchanged. ``generator`` must live on
+    ``x``'s device.
+    """
+    if not (math.isfinite(std) and std >= 0):
+        raise LatentlabError(f"noise {std!r}: expected a number >= 0")
+    if std == 0:
+        return x
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (x + std * noise).clamp_(*value_range)
+
+
+# ---------------------------------------------------------------------------- model output -> uint8
+
+def to_uint8(x: torch.Tensor | np.ndarray, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """Map model-space images (N, C, H, W) (or one (C, H, W)) back to uint8 (N, H, W, C) for figures."""
+    t = torch.as_tensor(x).detach().to("cpu", torch.float32)
+    if t.ndim == 3:
+        t = t.unsqueeze(0)
+    if t.ndim != 4:
+        raise LatentlabError(f"images: expected shape (N, C, H, W), got {tuple(t.shape)}")
+    lo, hi = value_range
+    t = ((t - lo) * (255.0 / (hi - lo))).round_().clamp_(0, 255)
+    return t.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()  # (N, H, W, C)
+
+
+def resize_uint8(images: np.ndarray, size: tuple[int, int], chunk: int = 1024) -> np.ndarray:
+    """Resize a uint8 set (N, H, W, C) to (N, size[0], size[1], C) (antialiased bilinear), in chunks."""
+    n, h, w, c = images.shape
+    if (h, w) == tuple(size):
+        return images
+    out = np.empty((n, size[0], size[1], c), dtype=np.uint8)
+    for start in range(0, n, chunk):
+        x = torch.from_numpy(np.array(images[start:start + chunk], copy=True))
+        x = x.permute(0, 3, 1, 2).to(torch.float32)  # (n, C, H, W)
+        x = F.interpolate(x, size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
+        out[start:start + chunk] = x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return out
+
+
+# ---------------------------------------------------------------------------- CLI value parsers
+
+def _numbers(text: str, what: str, expected: str, cast: type) -> list:
+    try:
+        return [cast(part.strip()) for part in str(text).split(",")]
+    except ValueError:
+        raise LatentlabError(f"{what} {text!r}: expected {expected}") from None
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """``"-1,1"`` -> (-1.0, 1.0); low must be below high."""
+    expected = "two numbers low,high with low < high, e.g. -1,1 or 0,1"
+    values = _numbers(text, "value range", expected, float)
+    if len(values) != 2 or not all(math.isfinite(v) for v in values) or values[0] >= values[1]:
+        raise LatentlabError(f"value range {text!r}: expected {expected}")
+    return (values[0], values[1])
+
+
+def parse_crop(text: str) -> tuple[int, int, int, int]:
+    """``"t,l,h,w"`` -> (top, left, height, width) in pixels."""
+    expected = "four integers top,left,height,width with height,width > 0, e.g. 20,0,178,178"
+    values = _numbers(text, "crop", expected, int)
+    if len(values) != 4 or min(values[:2]) < 0 or min(values[2:]) <= 0:
+        raise LatentlabError(f"crop {text!r}: expected {expected}")
+    return (values[0], values[1], values[2], values[3])
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"64"`` -> (64, 64); ``"64,48"`` -> (64, 48) as (height, width)."""
+    expected = "a positive integer or height,width, e.g. 64 or 64,64"
+    values = _numbers(text, "size", expected, int)
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) <= 0:
+        raise LatentlabError(f"size {text!r}: expected {expected}")
+    return (values[0], values[1])

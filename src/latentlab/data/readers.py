@@ -1,0 +1,386 @@
+"""Readers: one file format each -> :class:`ImageSet` (uint8, (N, H, W, C)).
+
+* ``read_npy``    NumPy ``.npy``, memory-mapped; the header is checked against the file size first.
+* ``read_npz``    NumPy ``.npz`` with ``x``/``images`` (or a named key) and optional ``y``/``labels``.
+* ``read_idx``    MNIST-style IDX files (``.gz`` or plain): a folder of the four files, or one file.
+* ``read_folder`` PNG/JPEG/BMP files; sub-folders are labels.
+* ``read_tar``    images inside a (compressed) tar; the first directory below FOLDER is the label.
+
+``name`` is how errors refer to the input (the data spec as the user wrote it); every error is
+one :class:`LatentlabError` line naming the file and what was expected.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import tarfile
+import warnings
+import zipfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, NamedTuple
+
+import numpy as np
+from PIL import Image
+
+from latentlab.data.imageset import ImageSet
+from latentlab.errors import LatentlabError
+
+__all__ = ["read_folder", "read_idx", "read_idx_file", "read_npy", "read_npz", "read_tar"]
+
+NPY_EXPECTED = "uint8 array of shape (N, H, W, 3), (N, H, W, 1) or (N, H, W)"
+
+
+# ---------------------------------------------------------------------------- npy / npz
+
+def _require_file(path: Path, name: str) -> None:
+    if not path.exists():
+        raise LatentlabError(f"{name}: file not found")
+    if not path.is_file():
+        raise LatentlabError(f"{name}: is not a file")
+
+
+def _read_npy_header(fp: IO[bytes], data_bytes: int, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Read and validate a .npy header; ``data_bytes`` is what the file holds after the magic."""
+    start = fp.tell()
+    try:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+        else:  # version 3.0 (utf-8 field names) has no public reader
+            shape, _fortran, dtype = np.lib.format._read_array_header(fp, version)  # type: ignore[attr-defined]
+    except (ValueError, OSError, EOFError, SyntaxError):
+        raise LatentlabError(f"{name}: not a NumPy .npy array (expected {NPY_EXPECTED})") from None
+    if dtype.hasobject:
+        raise LatentlabError(f"{name}: holds Python objects (pickle), refused; expected {NPY_EXPECTED}")
+    payload = data_bytes - (fp.tell() - start)
+    needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if needed > payload:
+        raise LatentlabError(
+            f"{name}: header declares shape {shape} {dtype} ({needed} bytes) but the file holds only "
+            f"{payload} bytes of data; the file is truncated or corrupt")
+    return tuple(int(s) for s in shape), dtype
+
+
+def _check_images_header(shape: tuple[int, ...], dtype: np.dtype, name: str) -> None:
+    """Refuse wrong ranks / dtypes before any data is read."""
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
+        raise LatentlabError(f"{name}: array has shape {shape}; expected {NPY_EXPECTED}")
+    if dtype.kind not in "uif" and dtype != np.bool_:
+        raise LatentlabError(f"{name}: array has dtype {dtype}; expected {NPY_EXPECTED}")
+
+
+def as_uint8_images(arr: np.ndarray, name: str) -> np.ndarray:
+    """(N, H, W[, C]) array -> uint8 (N, H, W, C); a memmap stays a memmap when already uint8.
+
+    Integer or float arrays whose values are all whole numbers in 0..255 are converted (copied).
+    """
+    _check_images_header(arr.shape, arr.dtype, name)
+    if arr.ndim == 3:
+        arr = arr[..., None]  # (N, H, W, 1); a view, so a memmap stays mapped
+    if arr.dtype == np.uint8:
+        return arr
+    values = np.asarray(arr)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise LatentlabError(f"{name}: holds NaN or infinite values; expected {NPY_EXPECTED}")
+    if values.size and (values.min() < 0 or values.max() > 255):
+        raise LatentlabError(
+            f"{name}: {values.dtype} values outside 0..255 (min {values.min()}, max {values.max()}); "
+            f"expected {NPY_EXPECTED}")
+    if values.dtype.kind == "f" and not np.array_equal(values, np.round(values)):
+        raise LatentlabError(
+            f"{name}: float values that are not whole numbers 0..255 (e.g. images scaled to [0, 1]); "
+            f"expected {NPY_EXPECTED}")
+    return values.astype(np.uint8)
+
+
+def read_npy(path: Path, name: str) -> ImageSet:
+    """Memory-map a .npy file of images; its header is validated against the file size first."""
+    _require_file(path, name)
+    with open(path, "rb") as fp:
+        shape, dtype = _read_npy_header(fp, path.stat().st_size, name)
+    _check_images_header(shape, dtype, name)
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise LatentlabError(f"{name}: cannot read the .npy file ({e}); expected {NPY_EXPECTED}") from None
+    return ImageSet(images=as_uint8_images(arr, name), spec=name)
+
+
+def _as_labels(arr: np.ndarray, n: int, name: str) -> np.ndarray:
+    if arr.ndim != 1 or len(arr) != n or arr.dtype.kind not in "iub":
+        raise LatentlabError(
+            f"{name}: labels have shape {arr.shape} {arr.dtype}; expected {n} integers (one per image)")
+    if len(arr) and arr.min() < 0:
+        raise LatentlabError(f"{name}: negative label {arr.min()}; expected class ids 0, 1, 2, ...")
+    return arr.astype(np.int64)
+
+
+def read_npz(path: Path, name: str, key: str | None = None) -> ImageSet:
+    """Images from ``key`` (default ``x`` or ``images``), labels from ``y`` / ``labels`` if present.
+
+    An optional string array ``label_names`` names the classes.
+    """
+    _require_file(path, name)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = [i for i in zf.infolist() if i.filename.endswith(".npy")]
+            members = {i.filename.removesuffix(".npy"): i for i in infos}
+            image_key = key or next((k for k in ("x", "images") if k in members), None)
+            if image_key not in members:
+                wanted = f"key '{key}'" if key else "array 'x' or 'images'"
+                raise LatentlabError(f"{name}: has no {wanted}; it holds {sorted(members)}")
+            for k, info in members.items():  # validate every header before numpy allocates anything
+                with zf.open(info) as fp:
+                    _read_npy_header(fp, info.file_size, f"{name} array '{k}'")
+    except (zipfile.BadZipFile, OSError):
+        raise LatentlabError(f"{name}: not a NumPy .npz archive") from None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            images = as_uint8_images(npz[image_key], f"{name} array '{image_key}'")
+            label_key = next((k for k in ("y", "labels") if k in members and k != image_key), None)
+            labels = None if label_key is None else _as_labels(npz[label_key], len(images), name)
+            names = None
+            if "label_names" in members:
+                names = [str(s) for s in npz["label_names"].ravel()]
+                if labels is not None and len(names) <= labels.max():
+                    raise LatentlabError(
+                        f"{name}: {len(names)} label_names for class ids up to {labels.max()}")
+            elif labels is not None:
+                names = [str(i) for i in range(int(labels.max()) + 1)]
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise LatentlabError(f"{name}: cannot read the .npz archive ({e})") from None
+    return ImageSet(images=images, labels=labels, label_names=names, spec=name)
+
+
+# ---------------------------------------------------------------------------- IDX (MNIST)
+
+IDX_IMAGES, IDX_LABELS = 2051, 2049
+_MAX_DEFLATE_RATIO = 1100  # deflate cannot compress better than ~1032:1
+
+
+def read_idx_file(path: Path, name: str, magic: int) -> np.ndarray:
+    """One IDX file (gz or plain) -> uint8 array of its declared dims; checks magic and size."""
+    _require_file(path, name)
+    with open(path, "rb") as fp:
+        gz = fp.read(2) == b"\x1f\x8b"
+    what = "IDX images file (magic 2051)" if magic == IDX_IMAGES else "IDX labels file (magic 2049)"
+    try:
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fp:
+            head = fp.read(4)
+            if len(head) < 4 or int.from_bytes(head, "big") != magic:
+                found = int.from_bytes(head, "big") if len(head) == 4 else "none"
+                raise LatentlabError(f"{name}: {path.name} has magic number {found}; expected an {what}")
+            ndim = head[3]
+            dims = [int.from_bytes(fp.read(4), "big") for _ in range(ndim)]
+            count = int(np.prod(dims, dtype=object))
+            limit = path.stat().st_size * (_MAX_DEFLATE_RATIO if gz else 1)
+            if count > limit:
+                raise LatentlabError(
+                    f"{name}: {path.name} declares dims {dims} ({count} bytes) but is only "
+                    f"{path.stat().st_size} bytes; truncated or corrupt")
+            data = fp.read(count)
+            extra = fp.read(1)
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
+        raise LatentlabError(f"{name}: cannot read {path.name} ({e}); truncated or corrupt .gz?") from None
+    if len(data) != count or extra:
+        raise LatentlabError(
+            f"{name}: {path.name} declares dims {dims} ({count} bytes of data) but holds "
+            f"{len(data)}{'+' if extra else ''} bytes; truncated or corrupt")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _find_idx(folder: Path, split: str, kind: str) -> Path | None:
+    prefix = "train" if split == "train" else "t10k"
+    ndim = 3 if kind == "images" else 1
+    for stem in (f"{prefix}-{kind}-idx{ndim}-ubyte", f"{prefix}-{kind}.idx{ndim}-ubyte"):
+        for suffix in ("", ".gz"):
+            if (folder / (stem + suffix)).is_file():
+                return folder / (stem + suffix)
+    return None
+
+
+def read_idx(path: Path, name: str, split: str = "train") -> ImageSet:
+    """``idx:DIR`` (the four MNIST files; ``split`` 'train' or 'test') or ``idx:FILE`` (one images file).
+
+    For a single images file, labels are read from the matching ``*labels-idx1*`` file beside it
+    when there is one.
+    """
+    if split not in ("train", "test"):
+        raise LatentlabError(f"{name}: unknown split '{split}'; expected #train or #test")
+    if not path.exists():
+        raise LatentlabError(f"{name}: file not found")
+    if path.is_dir():
+        images_path = _find_idx(path, split, "images")
+        if images_path is None:
+            prefix = "train" if split == "train" else "t10k"
+            raise LatentlabError(
+                f"{name}: no {prefix}-images-idx3-ubyte[.gz] in {path}; expected the MNIST IDX files")
+        labels_path = _find_idx(path, split, "labels")
+    else:
+        images_path = path
+        sibling = path.with_name(path.name.replace("images", "labels").replace("idx3", "idx1"))
+        labels_path = sibling if sibling != path and sibling.is_file() else None
+    images = read_idx_file(images_path, name, IDX_IMAGES)
+    if images.ndim != 3:
+        raise LatentlabError(f"{name}: {images_path.name} has dims {images.shape}; expected N x H x W")
+    labels = names = None
+    if labels_path is not None:
+        raw = read_idx_file(labels_path, name, IDX_LABELS)
+        labels = _as_labels(raw, len(images), f"{name} ({labels_path.name})")
+        names = [str(i) for i in range(int(labels.max()) + 1)]
+    return ImageSet(images=images[..., None], labels=labels, label_names=names, spec=name)
+
+
+# ---------------------------------------------------------------------------- image decoding (folder, tar)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+class Item(NamedTuple):
+    """One image to decode: ``name`` for messages, ``source`` a path or the file's bytes."""
+
+    name: str
+    source: Path | bytes
+
+
+def labels_from_groups(groups: list[str | None], name: str) -> tuple[np.ndarray | None, list[str] | None]:
+    """Sub-folder name per image (None: directly in the root) -> (labels (N,) int64, sorted names)."""
+    if all(g is None for g in groups):
+        return None, None
+    if any(g is None for g in groups):
+        raise LatentlabError(
+            f"{name}: has images both directly inside and in sub-folders; expected either only "
+            "sub-folders (one per label) or no sub-folders (no labels)")
+    present = [g for g in groups if g is not None]  # all of them, checked above
+    names = sorted(set(present))
+    ids = {g: i for i, g in enumerate(names)}
+    return np.array([ids[g] for g in present], dtype=np.int64), names
+
+
+def _decode(item: Item, name: str, resize: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
+    """-> (pixels (H, W) for grayscale or (H, W, 3), is_gray). JPEGs decode at reduced scale via draft."""
+    source = item.source if isinstance(item.source, Path) else io.BytesIO(item.source)
+    try:
+        with Image.open(source) as file:
+            if resize is not None and file.format == "JPEG":
+                file.draft(file.mode, (resize[1], resize[0]))  # DCT scaling: decode >= the target size only
+            gray = file.mode in _GRAY_MODES
+            img = file.convert("L" if gray else "RGB")  # RGBA / P / CMYK -> RGB, LA / 1 -> L
+            if resize is not None and img.size != (resize[1], resize[0]):
+                img = img.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
+            return np.asarray(img), gray
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise LatentlabError(f"{name}: {item.name} is not a readable image ({e})") from None
+
+
+def decode_images(items: list[Item], name: str, resize: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode images into one uint8 array (N, H, W, C) with a thread pool (PIL releases the GIL).
+
+    All grayscale -> C=1; otherwise grayscale images are repeated to RGB. Without ``resize`` all
+    images must share one size; with it each is resized (height, width) while decoding.
+    """
+    first, first_gray = _decode(items[0], name, resize)
+    h, w = first.shape[:2]
+    out = np.empty((len(items), h, w, 3), dtype=np.uint8)  # (N, H, W, 3)
+    gray = np.zeros(len(items), dtype=bool)
+
+    def work(i: int) -> None:
+        pixels, is_gray = (first, first_gray) if i == 0 else _decode(items[i], name, resize)
+        if pixels.shape[:2] != (h, w):
+            raise LatentlabError(
+                f"{name}: images of different sizes: {items[0].name} is {h}x{w}, {items[i].name} is "
+                f"{pixels.shape[0]}x{pixels.shape[1]} (HxW); give a resize (e.g. --resize 64) to load them")
+        out[i] = pixels[..., None] if is_gray else pixels
+        gray[i] = is_gray
+
+    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1, len(items)))
+    try:
+        for _ in pool.map(work, range(len(items))):
+            pass
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # on the first error, skip the rest
+    return out[..., :1].copy() if gray.all() else out
+
+
+# ---------------------------------------------------------------------------- folder / tar of images
+
+def _warn_skipped(name: str, skipped: list[str]) -> None:
+    if skipped:
+        more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+        warnings.warn(f"{name}: skipped {len(skipped)} non-image file(s): {skipped[0]}{more}", stacklevel=3)
+
+
+def read_folder(path: Path, name: str, resize: tuple[int, int] | None = None) -> ImageSet:
+    """PNG/JPEG/BMP files in ``path``; each sub-folder (with everything below it) is one label."""
+    if not path.exists():
+        raise LatentlabError(f"{name}: folder not found")
+    if not path.is_dir():
+        raise LatentlabError(f"{name}: is not a folder")
+    items: list[Item] = []
+    groups: list[str | None] = []
+    skipped: list[str] = []
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = file.relative_to(path)
+        if any(part.startswith(".") for part in rel.parts):
+            continue  # hidden files such as .DS_Store
+        if file.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append(str(rel))
+            continue
+        items.append(Item(str(rel), file))
+        groups.append(rel.parts[0] if len(rel.parts) > 1 else None)
+    _warn_skipped(name, skipped)
+    if not items:
+        raise LatentlabError(f"{name}: no images found (expected {', '.join(IMAGE_SUFFIXES)} files)")
+    labels, names = labels_from_groups(groups, name)
+    images = decode_images(items, name, resize)
+    return ImageSet(images=images, labels=labels, label_names=names, spec=name)
+
+
+def read_tar(path: Path, name: str, folder: str | None = None,
+             resize: tuple[int, int] | None = None) -> ImageSet:
+    """Images inside a tar (plain, gz, bz2 or xz), optionally only those under ``folder``."""
+    _require_file(path, name)
+    prefix = (folder or "").strip("/").removeprefix("./")
+    items: list[Item] = []
+    groups: list[str | None] = []
+    skipped: list[str] = []
+    top_dirs: set[str] = set()
+    try:
+        with tarfile.open(path, "r:*") as tf:
+            for member in tf:  # streaming: works for compressed tars without seeking
+                member_path = member.name.removeprefix("./")
+                top_dirs.add(member_path.split("/")[0])
+                if not member.isfile():
+                    continue
+                if prefix and not member_path.startswith(prefix + "/"):
+                    continue
+                rel = member_path[len(prefix) + 1:] if prefix else member_path
+                parts = rel.split("/")
+                if any(p.startswith(".") for p in parts):
+                    continue
+                if Path(rel).suffix.lower() not in IMAGE_SUFFIXES:
+                    skipped.append(rel)
+                    continue
+                fobj = tf.extractfile(member)
+                items.append(Item(member_path, fobj.read() if fobj else b""))
+                groups.append(parts[0] if len(parts) > 1 else None)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        raise LatentlabError(
+            f"{name}: cannot read as a tar archive ({e}); expected a .tar or .tar.gz") from None
+    _warn_skipped(name, skipped)
+    if not items:
+        where = f" under '{prefix}'" if prefix else ""
+        raise LatentlabError(
+            f"{name}: no images found{where}; top-level entries: {sorted(top_dirs)[:5]}")
+    order = sorted(range(len(items)), key=lambda i: items[i].name)
+    items, groups = [items[i] for i in order], [groups[i] for i in order]
+    labels, names = labels_from_groups(groups, name)
+    images = decode_images(items, name, resize)
+    return ImageSet(images=images, labels=labels, label_names=names, spec=name)
