@@ -1,0 +1,1 @@
+"""Figures: image grids, loss curves, architecture tables and diagrams."""
