@@ -15,3 +15,38 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real datasets not available: {SHARED_DATA} does not exist")
     return SHARED_DATA
+
+
+def _train_tiny(root: Path, model_config, n: int = 256, epochs: int = 3) -> Path:
+    from latentlab.data import BatchSpec, load_source
+    from latentlab.train.api import train_run
+    from latentlab.train.trainer import TrainConfig
+
+    data = load_source(f"faces:{n}")
+    train_run(model_config, data, BatchSpec(), TrainConfig(epochs=epochs, batch_size=32, lr=2e-3, seed=0),
+              root, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small fully connected AE (latent 4) trained briefly on faces:256; read-only for tests."""
+    from latentlab.models import FCNConfig
+
+    return _train_tiny(tmp_path_factory.mktemp("runs") / "fcn", FCNConfig(hidden=(64,), latent_dim=4))
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small fully connected VAE (latent 4) trained briefly on faces:256; read-only for tests."""
+    from latentlab.models import FCNVAEConfig
+
+    return _train_tiny(tmp_path_factory.mktemp("runs") / "vae", FCNVAEConfig(hidden=(64,), latent_dim=4))
+
+
+@pytest.fixture(scope="session")
+def tiny_2d_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small fully connected AE with a 2-element latent trained briefly on faces:256."""
+    from latentlab.models import FCNConfig
+
+    return _train_tiny(tmp_path_factory.mktemp("runs") / "fcn2d", FCNConfig(hidden=(64,), latent_dim=2))
