@@ -113,3 +113,18 @@ def test_npy_course_format_trains(tmp_path) -> None:
     result = invoke("train", "--data", f"npy:{path}", "--preset", "hw8-conv", "--epochs", "1", "--quiet",
                     "--out", tmp_path / "r")
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--epochs", "abc", "--out", "x"], "--epochs"),
+    (["nosuch"], "No such command"),
+    (["train", "--bogus"], "--bogus"),
+])
+def test_entry_point_usage_errors_are_one_line(argv, needle, capsys) -> None:
+    from latentlab.cli.app import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err

@@ -20,14 +20,41 @@ COMMAND_MODULES = [
     "latentlab.cli.train",
     "latentlab.cli.inspect",
     "latentlab.cli.latent",
+    "latentlab.cli.explore",
+    "latentlab.cli.serve",
 ]
 
 for _name in COMMAND_MODULES:
     app.registered_commands += importlib.import_module(_name).app.registered_commands
 
 
-def main() -> None:
-    app()
+def _click_error(name: str) -> type[BaseException]:
+    """click's exception classes, whether typer uses click or its vendored copy."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console entry point: usage errors become one line too (exit 2), never a traceback."""
+    import sys
+
+    from latentlab.cli.common import err_console
+
+    usage_error = _click_error("UsageError")
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except usage_error as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())
+            sys.exit(0)
+        where = ctx.command_path if ctx is not None else "latentlab"
+        message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+        err_console.print(f"[bold red]error:[/] {where}: {message} (see '{where} --help')",
+                          highlight=False, soft_wrap=True)
+        code = 2
+    except typer.Abort:
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
