@@ -1,0 +1,1 @@
+"""The latent explorer in the browser: ``create_app(run_dir)`` (FastAPI) and its static page."""

@@ -1,0 +1,267 @@
+"""What the browser explorer computes: one trained run, loaded once, and its encoded data.
+
+The run folder is opened read-only at startup (``latentlab.runs.open_run``); the latents of
+(up to ``stats_limit``) dataset images stay in memory for the typical ranges, the fitted
+Gaussian the "random sample" button draws from, the ranking of latent elements and the
+anomaly-score percentiles. Everything is a call into the latent tools
+(``latentlab.latent.explore`` / ``describe``) and ``latentlab.anomaly.scores``; the web routes
+in ``web/app.py`` only parse requests and call :class:`Explorer`.
+
+The explorer keeps no per-user state: a client sends the latent it wants decoded, so any
+number of browser tabs share one model without locks (the model is in eval mode and is only
+read).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from latentlab.data.batches import to_uint8
+from latentlab.data.imageset import ImageSet
+from latentlab.errors import LatentlabError
+from latentlab.latent.edits import MAX_LENGTH, apply_edits, parse_edits
+from latentlab.runs import Run, model_inputs, open_run, run_data
+from latentlab.web.images import data_url, png_bytes
+
+STATS_LIMIT = 2000  # dataset images encoded at startup for ranges, ranking and percentiles
+RANK_BUDGET = 2048  # images x latent elements the ranking decodes at once (memory), at most 16 images
+ANOMALY_SCORE = "mse"
+BOUND_WIDTHS = 10.0  # a latent value may lie this many typical-range widths outside the range
+EDIT_MAX_LENGTH = 20 * MAX_LENGTH  # characters of a ';'-joined edit string from the page
+
+
+def _optional(module: str) -> Any | None:
+    """The module, or None while it is not part of the installed package."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module.startswith(exc.name):
+            return None
+        raise
+
+
+def _batches(n: int, size: int) -> list[slice]:
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+@dataclass
+class Explorer:
+    """A loaded run plus its encoded data; every method is safe to call from many threads."""
+
+    run: Run
+    data: ImageSet
+    z_data: Tensor  # (M, D) latents of the first M dataset images
+    lo: Tensor  # (D,) typical range of each element
+    hi: Tensor  # (D,)
+    ranking: list[Any]  # DimensionScore, best first
+    train_scores: np.ndarray | None  # (M,) sorted anomaly scores of those images, None if unavailable
+    factor_model: Any | None = None
+
+    # ----------------------------------------------------------------------------- loading
+
+    @classmethod
+    def load(cls, run_dir: str | Path, data_spec: str | None = None, *,
+             stats_limit: int = STATS_LIMIT, factors: bool = True) -> Explorer:
+        """Open the run and encode its data; LatentlabError for a bad run folder or data spec."""
+        from latentlab.latent import explore
+
+        run = open_run(run_dir)
+        run.model.eval().requires_grad_(False)
+        data = run_data(run, data_spec)
+        with torch.inference_mode():
+            z_data = explore.encode_dataset(run.model, data.images, run.batch, limit=stats_limit)  # (M, D)
+            lo, hi = explore.latent_ranges(run.model, z_data)
+            n_rank = max(1, min(16, RANK_BUDGET // run.model.latent_dim))
+            x_rank = model_inputs(run, data.images[:n_rank])  # (k, C, H, W)
+        ranking = explore.rank_dimensions(run.model, x_rank, z_data)
+        explorer = cls(run=run, data=data, z_data=z_data, lo=lo.float(), hi=hi.float(), ranking=ranking,
+                       train_scores=None)
+        explorer.train_scores = explorer._score_data(len(z_data))
+        if factors:
+            explorer.factor_model = _factor_model(data.spec, run.model.in_shape)
+        return explorer
+
+    def _score_data(self, m: int) -> np.ndarray | None:
+        """Sorted anomaly scores (m,) of the first m dataset images, or None without the anomaly module."""
+        scores_mod = _optional("latentlab.anomaly.scores")
+        if scores_mod is None:
+            return None
+        out = []
+        for rows in _batches(m, 256):
+            out.append(self.anomaly_scores(model_inputs(self.run, self.data.images[rows])))
+        return np.sort(np.concatenate(out))
+
+    # ----------------------------------------------------------------------------- properties
+
+    @property
+    def model(self) -> Any:
+        return self.run.model
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model.latent_dim)
+
+    @property
+    def sample_source(self) -> str:
+        """Where "random sample" draws from: the prior for a VAE, a Gaussian fitted to the data for an AE."""
+        return "prior" if self.model.is_variational else "fitted"
+
+    def bounds(self) -> tuple[Tensor, Tensor]:
+        """(D,), (D,): the widest values a request may send; far outside the typical range."""
+        width = (self.hi - self.lo).clamp_min(1e-3)
+        return self.lo - BOUND_WIDTHS * width, self.hi + BOUND_WIDTHS * width
+
+    # ----------------------------------------------------------------------------- checks
+
+    def check_latent(self, values: list[float], what: str = "z") -> Tensor:
+        """A latent from a request -> (1, D) float tensor; LatentlabError when it does not fit."""
+        if len(values) != self.latent_dim:
+            raise LatentlabError(f"{what}: expected {self.latent_dim} values, got {len(values)}")
+        z = torch.tensor(values, dtype=torch.float32)[None]  # (1, D)
+        bad = ~torch.isfinite(z[0])
+        if bad.any():
+            i = int(bad.nonzero()[0])
+            raise LatentlabError(f"{what}[{i}]: {values[i]} is not a finite number")
+        low, high = self.bounds()
+        outside = (z[0] < low) | (z[0] > high)
+        if outside.any():
+            i = int(outside.nonzero()[0])
+            raise LatentlabError(
+                f"{what}[{i}] = {values[i]:.6g} is far outside its typical range "
+                f"[{self.lo[i]:.4g}, {self.hi[i]:.4g}]; expected a value in [{low[i]:.4g}, {high[i]:.4g}]")
+        return z
+
+    def check_index(self, index: int) -> int:
+        if not 0 <= index < len(self.data):
+            raise LatentlabError(f"image {index}: expected an index from 0 to {len(self.data) - 1}")
+        return index
+
+    # ----------------------------------------------------------------------------- model calls
+
+    def decode_pixels(self, z: Tensor) -> np.ndarray:
+        """(1, D) -> uint8 (H, W, C): the fast path of a slider update."""
+        with torch.inference_mode():
+            x_hat = self.model.decode(z)  # (1, C, H, W)
+        return to_uint8(x_hat, self.run.value_range)[0]
+
+    def decode_png(self, z: Tensor) -> bytes:
+        return png_bytes(self.decode_pixels(z))
+
+    def anomaly_scores(self, x: Tensor) -> np.ndarray:
+        """(N, C, H, W) -> (N,) anomaly scores, higher = more anomalous."""
+        from latentlab.anomaly.scores import score_images
+
+        with torch.inference_mode():
+            return score_images(self.model, x, kind=ANOMALY_SCORE).float().numpy()
+
+    def anomaly(self, x: Tensor) -> dict[str, Any] | None:
+        """Score of one image (1, C, H, W) and its percentile among the encoded training images."""
+        if self.train_scores is None:
+            return None
+        score = float(self.anomaly_scores(x)[0])
+        below = np.searchsorted(self.train_scores, score, side="right")
+        return {"kind": ANOMALY_SCORE, "score": score,
+                "percentile": 100.0 * float(below) / len(self.train_scores),
+                "n_reference": int(len(self.train_scores))}
+
+    def view(self, pixels: np.ndarray) -> dict[str, Any]:
+        """One image as stored, uint8 (1, H, W, C) -> its latent, images and anomaly score for the page."""
+        x = model_inputs(self.run, pixels)  # (1, C, H, W)
+        with torch.inference_mode():
+            z = self.model.embed(x)  # (1, D)
+            x_hat = self.model.decode(z)
+        original, recon = to_uint8(torch.cat([x, x_hat]), self.run.value_range)
+        return {"z": z[0].tolist(), "original": data_url(png_bytes(original)),
+                "reconstruction": data_url(png_bytes(recon)), "anomaly": self.anomaly(x)}
+
+    def image_view(self, index: int) -> dict[str, Any]:
+        index = self.check_index(index)
+        out = self.view(np.asarray(self.data.images[index : index + 1]))
+        out["index"] = index
+        if self.data.labels is not None:
+            label = int(self.data.labels[index])
+            names = self.data.label_names
+            out["label"] = names[label] if names and 0 <= label < len(names) else str(label)
+        out["factors"] = {k: float(v[index]) for k, v in self.data.factors.items()}
+        return out
+
+    def thumbnail_png(self, index: int) -> bytes:
+        return png_bytes(np.asarray(self.data.images[self.check_index(index)]))
+
+    def describe(self, z_ref: Tensor, z: Tensor) -> dict[str, Any] | None:
+        """The measured change from decoding ``z_ref`` to decoding ``z`` (both (1, D))."""
+        describe = _optional("latentlab.latent.describe")
+        if describe is None:
+            return None
+        with torch.inference_mode():
+            before, after = self.model.decode(torch.cat([z_ref, z]))  # (C, H, W) each
+        change = describe.describe_change(before, after, self.run.value_range, factor_model=self.factor_model)
+        return _jsonable(change.to_dict())
+
+    def sample(self, seed: int) -> Tensor:
+        """(1, D): a random latent from the prior (VAE) or the Gaussian fitted to the data (AE)."""
+        from latentlab.latent import explore
+
+        generator = torch.Generator().manual_seed(seed)
+        with torch.inference_mode():
+            z, _ = explore.sample(self.model, 1, source=self.sample_source, z_data=self.z_data,
+                                  generator=generator)
+        return z.float()
+
+    def apply_edit(self, z_orig: Tensor, text: str) -> Tensor:
+        """Apply an edit expression (``z[3]=1.25;z[7]+=0.4``) to ``z_orig`` (1, D), as ``latentlab edit``."""
+        if len(text) > EDIT_MAX_LENGTH:
+            raise LatentlabError(f"edit: {len(text)} characters is too long (at most {EDIT_MAX_LENGTH})")
+        edits = parse_edits(text)
+        for edit in edits:
+            edit.positions(self.latent_dim)  # index errors name the edit
+        return apply_edits(z_orig, edits)
+
+    # ----------------------------------------------------------------------------- page info
+
+    def info(self) -> dict[str, Any]:
+        model = self.model
+        c, h, w = model.in_shape
+        low, high = self.bounds()
+        return {
+            "run": self.run.path.name, "model": model.describe(), "kind": model.kind,
+            "variational": bool(model.is_variational), "latent_dim": self.latent_dim,
+            "in_shape": [c, h, w], "value_range": list(self.run.value_range),
+            "data": self.data.spec, "n_images": len(self.data), "n_reference": int(len(self.z_data)),
+            "has_labels": self.data.labels is not None, "sample_source": self.sample_source,
+            "lo": self.lo.tolist(), "hi": self.hi.tolist(), "bound_lo": low.tolist(),
+            "bound_hi": high.tolist(),
+            "ranking": [_jsonable({"dim": int(s.dim), "effect": s.effect, "spread": s.spread, "kl": s.kl})
+                        for s in self.ranking],
+            "anomaly": self.train_scores is not None,
+            "describe": _optional("latentlab.latent.describe") is not None,
+        }
+
+
+def _factor_model(spec: str, in_shape: tuple[int, int, int]) -> Any | None:
+    """The faces factor regressor when the data is the generated faces, else None."""
+    factors = _optional("latentlab.latent.factors")
+    if factors is None or not spec.startswith("faces") or tuple(in_shape) != (3, 64, 64):
+        return None
+    return factors.FactorRegressor.for_faces()
+
+
+def _jsonable(value: Any) -> Any:
+    """Floats that JSON can carry (non-finite -> None), recursively; tensors and numpy scalars to Python."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (torch.Tensor, np.ndarray, np.generic)):
+        return _jsonable(np.asarray(value).tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value
