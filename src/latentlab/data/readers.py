@@ -12,8 +12,10 @@ one :class:`LatentlabError` line naming the file and what was expected.
 
 from __future__ import annotations
 
+import ast
 import gzip
 import io
+import math
 import os
 import tarfile
 import warnings
@@ -43,28 +45,66 @@ def _require_file(path: Path, name: str) -> None:
         raise LatentlabError(f"{name}: is not a file")
 
 
-def _read_npy_header(fp: IO[bytes], data_bytes: int, name: str) -> tuple[tuple[int, ...], np.dtype]:
-    """Read and validate a .npy header; ``data_bytes`` is what the file holds after the magic."""
-    start = fp.tell()
+NPY_MAGIC = b"\x93NUMPY"
+NPY_MAX_HEADER = 10_000  # bytes; numpy's own default limit (``max_header_size``)
+
+
+def _npy_header_error(name: str, why: str) -> LatentlabError:
+    return LatentlabError(f"{name}: not a NumPy .npy array ({why}); expected {NPY_EXPECTED}")
+
+
+def _parse_npy_header(text: str, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The header dict of a .npy file -> (shape, dtype); a Python literal, never evaluated as code."""
     try:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fp)
-        else:  # version 3.0 (utf-8 field names) has no public reader
-            shape, _fortran, dtype = np.lib.format._read_array_header(fp, version)  # type: ignore[attr-defined]
-    except (ValueError, OSError, EOFError, SyntaxError):
-        raise LatentlabError(f"{name}: not a NumPy .npy array (expected {NPY_EXPECTED})") from None
+        header = ast.literal_eval(text)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        raise _npy_header_error(name, "unreadable header") from None
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise _npy_header_error(name, "header lacks descr, fortran_order or shape")
+    shape = header["shape"]
+    if not isinstance(shape, tuple) or not all(type(s) is int and s >= 0 for s in shape) \
+            or not isinstance(header["fortran_order"], bool):
+        raise _npy_header_error(name, f"bad shape {shape!r} in the header")
+    try:
+        dtype = np.lib.format.descr_to_dtype(header["descr"])
+    except Exception:  # noqa: BLE001 (numpy raises TypeError, ValueError, KeyError, ... on odd descrs)
+        raise _npy_header_error(name, f"unknown dtype {str(header['descr'])[:40]!r}") from None
+    return shape, dtype
+
+
+def _read_npy_header(fp: IO[bytes], data_bytes: int, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Read and validate a .npy header (format versions 1-3) from ``fp``, which holds ``data_bytes``.
+
+    The shape it declares is checked against the bytes left in the file before numpy allocates
+    anything: a 100-byte file claiming 10^12 elements fails here, at once.
+    """
+    start = fp.tell()
+    magic = fp.read(8)
+    if len(magic) < 8 or magic[:6] != NPY_MAGIC or magic[6] not in (1, 2, 3):
+        raise _npy_header_error(name, "no .npy magic number and version")
+    size_bytes = fp.read(2 if magic[6] == 1 else 4)
+    if len(size_bytes) not in (2, 4):
+        raise _npy_header_error(name, "truncated header")
+    length = int.from_bytes(size_bytes, "little")
+    if length > NPY_MAX_HEADER:
+        raise _npy_header_error(name, f"header of {length} bytes, over the {NPY_MAX_HEADER} limit")
+    raw = fp.read(length)
+    if len(raw) != length:
+        raise _npy_header_error(name, "truncated header")
+    try:
+        text = raw.decode("utf-8" if magic[6] == 3 else "latin1")
+    except UnicodeDecodeError:
+        raise _npy_header_error(name, "header is not text") from None
+    shape, dtype = _parse_npy_header(text, name)
     if dtype.hasobject:
         raise LatentlabError(f"{name}: holds Python objects (pickle), refused; expected {NPY_EXPECTED}")
     payload = data_bytes - (fp.tell() - start)
-    needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    needed = math.prod(shape) * dtype.itemsize
     if needed > payload:
         raise LatentlabError(
             f"{name}: header declares shape {shape} {dtype} ({needed} bytes) but the file holds only "
             f"{payload} bytes of data; the file is truncated or corrupt")
-    return tuple(int(s) for s in shape), dtype
+    return shape, dtype
 
 
 def _check_images_header(shape: tuple[int, ...], dtype: np.dtype, name: str) -> None:
@@ -121,6 +161,36 @@ def _as_labels(arr: np.ndarray, n: int, name: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+MAX_DEFLATE_RATIO = 1100  # deflate cannot compress better than ~1032:1
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error,
+               NotImplementedError,  # an unknown compression method or zip feature
+               RuntimeError)  # an encrypted member
+
+
+def _npz_members(zf: zipfile.ZipFile, name: str) -> dict[str, zipfile.ZipInfo]:
+    """The ``.npy`` members by key, after checking each one's declared size and header."""
+    members = {i.filename.removesuffix(".npy"): i for i in zf.infolist() if i.filename.endswith(".npy")}
+    for key, info in members.items():
+        what = f"{name} array '{key}'"
+        if info.flag_bits & 0x1:
+            raise LatentlabError(f"{what}: is encrypted; expected a plain .npz as numpy.savez writes it")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise LatentlabError(f"{what}: zip compression method {info.compress_type}; expected stored or "
+                                 "deflate (numpy.savez / savez_compressed)")
+        ratio = MAX_DEFLATE_RATIO if info.compress_type == zipfile.ZIP_DEFLATED else 1
+        if info.file_size > info.compress_size * ratio:
+            raise LatentlabError(f"{what}: declares {info.file_size} bytes but holds {info.compress_size} "
+                                 "compressed bytes; the archive is corrupt")
+        with zf.open(info) as fp:  # the header, before numpy allocates anything
+            _read_npy_header(fp, info.file_size, what)
+    return members
+
+
+def _npz_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    with zf.open(info) as fp:
+        return np.lib.format.read_array(fp, allow_pickle=False)
+
+
 def read_npz(path: Path, name: str, key: str | None = None) -> ImageSet:
     """Images from ``key`` (default ``x`` or ``images``), labels from ``y`` / ``labels`` if present.
 
@@ -129,39 +199,31 @@ def read_npz(path: Path, name: str, key: str | None = None) -> ImageSet:
     _require_file(path, name)
     try:
         with zipfile.ZipFile(path) as zf:
-            infos = [i for i in zf.infolist() if i.filename.endswith(".npy")]
-            members = {i.filename.removesuffix(".npy"): i for i in infos}
+            members = _npz_members(zf, name)
             image_key = key or next((k for k in ("x", "images") if k in members), None)
             if image_key not in members:
                 wanted = f"key '{key}'" if key else "array 'x' or 'images'"
                 raise LatentlabError(f"{name}: has no {wanted}; it holds {sorted(members)}")
-            for k, info in members.items():  # validate every header before numpy allocates anything
-                with zf.open(info) as fp:
-                    _read_npy_header(fp, info.file_size, f"{name} array '{k}'")
-    except (zipfile.BadZipFile, OSError):
-        raise LatentlabError(f"{name}: not a NumPy .npz archive") from None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            images = as_uint8_images(npz[image_key], f"{name} array '{image_key}'")
+            images = as_uint8_images(_npz_array(zf, members[image_key]), f"{name} array '{image_key}'")
             label_key = next((k for k in ("y", "labels") if k in members and k != image_key), None)
-            labels = None if label_key is None else _as_labels(npz[label_key], len(images), name)
+            labels = None if label_key is None else \
+                _as_labels(_npz_array(zf, members[label_key]), len(images), name)
             names = None
             if "label_names" in members:
-                names = [str(s) for s in npz["label_names"].ravel()]
+                names = [str(s) for s in _npz_array(zf, members["label_names"]).ravel()]
                 if labels is not None and len(names) <= labels.max():
                     raise LatentlabError(
                         f"{name}: {len(names)} label_names for class ids up to {labels.max()}")
             elif labels is not None:
                 names = [str(i) for i in range(int(labels.max()) + 1)]
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        raise LatentlabError(f"{name}: cannot read the .npz archive ({e})") from None
+    except (ValueError, *_ZIP_ERRORS) as e:
+        raise LatentlabError(f"{name}: not a NumPy .npz archive, or a damaged one ({e})") from None
     return ImageSet(images=images, labels=labels, label_names=names, spec=name)
 
 
 # ---------------------------------------------------------------------------- IDX (MNIST)
 
 IDX_IMAGES, IDX_LABELS = 2051, 2049
-_MAX_DEFLATE_RATIO = 1100  # deflate cannot compress better than ~1032:1
 
 
 def read_idx_file(path: Path, name: str, magic: int) -> np.ndarray:
@@ -176,10 +238,13 @@ def read_idx_file(path: Path, name: str, magic: int) -> np.ndarray:
             if len(head) < 4 or int.from_bytes(head, "big") != magic:
                 found = int.from_bytes(head, "big") if len(head) == 4 else "none"
                 raise LatentlabError(f"{name}: {path.name} has magic number {found}; expected an {what}")
-            ndim = head[3]
-            dims = [int.from_bytes(fp.read(4), "big") for _ in range(ndim)]
-            count = int(np.prod(dims, dtype=object))
-            limit = path.stat().st_size * (_MAX_DEFLATE_RATIO if gz else 1)
+            raw_dims = fp.read(4 * head[3])
+            dims = [int.from_bytes(raw_dims[i:i + 4], "big") for i in range(0, len(raw_dims), 4)]
+            if len(raw_dims) != 4 * head[3] or 0 in dims:
+                raise LatentlabError(f"{name}: {path.name} declares dims {dims}; expected {head[3]} "
+                                     "non-zero sizes")
+            count = math.prod(dims)
+            limit = path.stat().st_size * (MAX_DEFLATE_RATIO if gz else 1)
             if count > limit:
                 raise LatentlabError(
                     f"{name}: {path.name} declares dims {dims} ({count} bytes) but is only "
@@ -240,6 +305,10 @@ def read_idx(path: Path, name: str, split: str = "train") -> ImageSet:
 # ---------------------------------------------------------------------------- image decoding (folder, tar)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP")  # only these decoders ever see a file, whatever its name says
+MAX_IMAGE_PIXELS = 89_478_485  # PIL's own decompression-bomb warning limit (Image.MAX_IMAGE_PIXELS)
+MAX_PIXELS_PER_BYTE = 8 * MAX_DEFLATE_RATIO  # 1 bit per pixel at deflate's best ratio; JPEG/BMP pack less
+MAX_IMAGE_FILE_BYTES = 512 << 20  # one image file (a tar member is read into memory whole)
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 
@@ -264,11 +333,27 @@ def labels_from_groups(groups: list[str | None], name: str) -> tuple[np.ndarray 
     return np.array([ids[g] for g in present], dtype=np.int64), names
 
 
+def _check_declared_size(file: Image.Image, nbytes: int, item: Item, name: str) -> None:
+    """Refuse an image whose header claims more pixels than its file can hold, before decoding."""
+    w, h = file.size
+    if w * h > MAX_IMAGE_PIXELS:
+        raise LatentlabError(f"{name}: {item.name} declares {w}x{h} pixels, over the {MAX_IMAGE_PIXELS:,} "
+                             "pixel limit for one image (a decompression bomb?)")
+    if w * h > nbytes * MAX_PIXELS_PER_BYTE:
+        raise LatentlabError(f"{name}: {item.name} declares {w}x{h} pixels but is only {nbytes} bytes; "
+                             "truncated or corrupt")
+
+
 def _decode(item: Item, name: str, resize: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
     """-> (pixels (H, W) for grayscale or (H, W, 3), is_gray). JPEGs decode at reduced scale via draft."""
-    source = item.source if isinstance(item.source, Path) else io.BytesIO(item.source)
+    if isinstance(item.source, Path):
+        source: Path | io.BytesIO = item.source
+        nbytes = item.source.stat().st_size
+    else:
+        source, nbytes = io.BytesIO(item.source), len(item.source)
     try:
-        with Image.open(source) as file:
+        with Image.open(source, formats=IMAGE_FORMATS) as file:
+            _check_declared_size(file, nbytes, item, name)
             if resize is not None and file.format == "JPEG":
                 file.draft(file.mode, (resize[1], resize[0]))  # DCT scaling: decode >= the target size only
             gray = file.mode in _GRAY_MODES
@@ -276,8 +361,28 @@ def _decode(item: Item, name: str, resize: tuple[int, int] | None) -> tuple[np.n
             if resize is not None and img.size != (resize[1], resize[0]):
                 img = img.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
             return np.asarray(img), gray
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise LatentlabError(f"{name}: {item.name} is not a readable image ({e})") from None
+    except LatentlabError:
+        raise
+    except Image.DecompressionBombError:  # PIL's own check at open, for claims over twice the limit
+        raise LatentlabError(f"{name}: {item.name} declares more than twice the {MAX_IMAGE_PIXELS:,} pixel "
+                             "limit for one image (a decompression bomb?)") from None
+    except Exception as e:  # noqa: BLE001 (PIL's decoders raise OSError, ValueError, struct.error, ... on corrupt files)
+        raise LatentlabError(f"{name}: {item.name} is not a readable image ({type(e).__name__}: {e})") from None
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM, or None where the platform does not say."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_fits_in_memory(n: int, h: int, w: int, name: str) -> None:
+    needed, memory = n * h * w * 3, physical_memory()
+    if memory is not None and needed > memory:
+        raise LatentlabError(f"{name}: {n} images of {h}x{w} pixels need {needed / 2**30:.1f} GiB, more than "
+                             f"this machine's {memory / 2**30:.1f} GiB; give a smaller resize (e.g. --resize 64)")
 
 
 def decode_images(items: list[Item], name: str, resize: tuple[int, int] | None = None) -> np.ndarray:
@@ -288,6 +393,7 @@ def decode_images(items: list[Item], name: str, resize: tuple[int, int] | None =
     """
     first, first_gray = _decode(items[0], name, resize)
     h, w = first.shape[:2]
+    _check_fits_in_memory(len(items), h, w, name)
     out = np.empty((len(items), h, w, 3), dtype=np.uint8)  # (N, H, W, 3)
     gray = np.zeros(len(items), dtype=bool)
 
@@ -352,6 +458,7 @@ def read_tar(path: Path, name: str, folder: str | None = None,
     groups: list[str | None] = []
     skipped: list[str] = []
     top_dirs: set[str] = set()
+    total, memory = 0, physical_memory() or 2**63
     try:
         with tarfile.open(path, "r:*") as tf:
             for member in tf:  # streaming: works for compressed tars without seeking
@@ -368,6 +475,10 @@ def read_tar(path: Path, name: str, folder: str | None = None,
                 if Path(rel).suffix.lower() not in IMAGE_SUFFIXES:
                     skipped.append(rel)
                     continue
+                total += member.size
+                if member.size > MAX_IMAGE_FILE_BYTES or total > memory:
+                    raise LatentlabError(f"{name}: {member_path} is {member.size} bytes ({total} in all so far); "
+                                         "too large for an image set held in memory")
                 fobj = tf.extractfile(member)
                 items.append(Item(member_path, fobj.read() if fobj else b""))
                 groups.append(parts[0] if len(parts) > 1 else None)
