@@ -53,19 +53,32 @@ def edit_cmd(
     data: str | None = typer.Option(None, "--data", help="data spec (default: the run's training data)"),
     index: str = typer.Option("0", "--index", help="image indices, e.g. 7 or 0,5"),
     out: Path = typer.Option(Path("edit.png"), "--out"),
+    json_path: Path | None = typer.Option(None, "--json", help="JSON (default <out stem>.json)"),
 ) -> None:
-    """Original | reconstruction | one panel per edit, and the latent values before and after."""
+    """Original | reconstruction | each edit with its difference map and measured description."""
     from latentlab.latent.edits import parse_edits
 
     edits = parse_edits(edit)  # syntax errors before any loading
     r, _, x, rows = _open(run, data, parse_ints(index, "--index") or [])
+    from latentlab.io import write_json
     from latentlab.latent.apply import edit_images
+    from latentlab.latent.tools import describe_edit_result
     from latentlab.viz.edits import edit_figure
 
     result = edit_images(r.model, x, edits)
-    edit_figure(result, rows, r.value_range, out)
+    descriptions = describe_edit_result(r, result, data)
+    edit_figure(result, rows, r.value_range, out, descriptions=descriptions)
+    json_path = json_path or out.with_name(out.stem + ".json")
+    images = [{"index": i, "edits": [{"edit": e.text, **d.to_dict()}
+                                     for e, d in zip(edits, per_image, strict=True)]}
+              for i, per_image in zip(rows, descriptions, strict=True)]
+    write_json(json_path, {"run": str(run), "data": data or r.data_spec, "value_range": list(r.value_range),
+                           "images": images})
     print_edit_table(result, rows)
-    console.print(f"figure written to {out}")
+    for n, i in enumerate(rows):
+        for e, d in zip(edits, descriptions[n], strict=True):
+            console.print(f"image {i}, {e.text}: {d.text}", highlight=False)
+    console.print(f"figure written to {out}; descriptions written to {json_path}")
 
 
 def print_edit_table(result, rows: list[int]) -> None:  # type: ignore[no-untyped-def]

@@ -58,8 +58,10 @@ class ChangeDescription:
         """Two short lines for a figure panel."""
         psnr = "identical" if not math.isfinite(self.psnr) else f"PSNR {self.psnr:.1f} dB"
         colour = max(self.channel_shift.items(), key=lambda kv: abs(kv[1]), default=None)
-        first = psnr + (f", {CHANNEL_WORDS[colour[0]]} {colour[1]:+.2f}" if colour else
-                        f", brightness {self.brightness:+.2f}")
+        if colour and abs(colour[1]) >= 0.005:
+            first = f"{psnr}, {CHANNEL_WORDS[colour[0]]} {colour[1]:+.2f}"
+        else:
+            first = f"{psnr}, brightness {self.brightness:+.2f}"
         second = f"{100 * self.top_share:.0f}% {self.top_region}" if self.top_share else "no change"
         if self.factors:
             name, value = max(self.factors.items(), key=lambda kv: abs(kv[1]))
@@ -95,7 +97,8 @@ def _shares(change: Tensor) -> tuple[np.ndarray, dict[str, float]]:
     if total <= 0:
         return np.full((3, 3), 1.0 / 9.0), {}
     halves = {"upper half": float(change[: h // 2].sum()), "lower half": float(change[h - h // 2:].sum()),
-              "left half": float(change[:, : w // 2].sum()), "right half": float(change[:, w - w // 2:].sum())}
+              "left half": float(change[:, : w // 2].sum()),
+              "right half": float(change[:, w - w // 2:].sum())}
     return cells / total, {k: v / total for k, v in halves.items()}
 
 
@@ -139,13 +142,15 @@ def describe_change(before: Tensor, after: Tensor, value_range: tuple[float, flo
     """
     x0, x1 = _as_chw(before, "before"), _as_chw(after, "after")
     if x0.shape != x1.shape:
-        raise LatentlabError(f"describe: before {tuple(x0.shape)} and after {tuple(x1.shape)} differ in shape")
+        raise LatentlabError(
+            f"describe: before {tuple(x0.shape)} and after {tuple(x1.shape)} differ in shape")
     lo, hi = float(value_range[0]), float(value_range[1])
     span = hi - lo
     diff = x1 - x0  # (C, H, W)
     mse = float(diff.pow(2).mean())
     psnr = 10.0 * math.log10(span * span / mse) if mse > 0 else math.inf
-    shift = {} if x0.shape[0] == 1 else {k: float(diff[i].mean()) for i, k in enumerate(("red", "green", "blue"))}
+    colours = ("red", "green", "blue")
+    shift = {} if x0.shape[0] == 1 else {k: float(diff[i].mean()) for i, k in enumerate(colours)}
     l0, l1 = _luma(x0), _luma(x1)
     brightness, contrast = float(l1.mean() - l0.mean()), float(l1.std() - l0.std())
     cells, halves = _shares(diff.abs().mean(0))  # (H, W) per-pixel change, averaged over channels
@@ -165,9 +170,9 @@ def describe_change(before: Tensor, after: Tensor, value_range: tuple[float, flo
     parts.append(where_text(cells, halves))
     if factors is not None:
         parts.append(_factor_text(factors))
-    return ChangeDescription(mse=mse, psnr=psnr, channel_shift=shift, brightness=brightness, contrast=contrast,
-                             regions=cells.tolist(), top_region=top_region, top_share=top_share,
-                             factors=factors, text="; ".join(parts) + ".")
+    return ChangeDescription(mse=mse, psnr=psnr, channel_shift=shift, brightness=brightness,
+                             contrast=contrast, regions=cells.tolist(), top_region=top_region,
+                             top_share=top_share, factors=factors, text="; ".join(parts) + ".")
 
 
 def describe_edits(result: Any, value_range: tuple[float, float],

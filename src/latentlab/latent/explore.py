@@ -22,9 +22,9 @@ from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder
 
 __all__ = [
-    "DimensionScore", "attribute_vector", "check_dims", "check_steps", "encode_dataset", "fit_gaussian",
-    "interpolate", "latent_ranges", "plane_grid", "project", "rank_dimensions", "sample", "traversal_values",
-    "traverse",
+    "DimensionScore", "attribute_vector", "check_dims", "check_rank_by", "check_steps", "closest_step",
+    "encode_dataset", "fit_gaussian", "interpolate", "latent_ranges", "plane_grid", "project",
+    "rank_dimensions", "sample", "slerp", "traversal_values", "traverse",
 ]
 
 
@@ -77,7 +77,8 @@ def encode_dataset(model: Autoencoder, images_uint8: np.ndarray, batch: BatchSpe
     return torch.cat(parts)  # (N, D)
 
 
-def latent_ranges(model: Autoencoder, z_data: Tensor, low: float = 1.0, high: float = 99.0) -> tuple[Tensor, Tensor]:
+def latent_ranges(model: Autoencoder, z_data: Tensor, low: float = 1.0,
+                  high: float = 99.0) -> tuple[Tensor, Tensor]:
     """(lo, hi), each (D,): percentiles ``low``..``high`` of the encoded data per element; for a
     VAE -3..+3 standard deviations of the prior N(0, I)."""
     if not 0.0 <= low < high <= 100.0:
@@ -112,7 +113,8 @@ def traverse(model: Autoencoder, x: Tensor, dims: Sequence[int], values: Tensor)
     """
     dims = check_dims(dims, model.latent_dim)
     if values.ndim != 2 or values.shape[0] != len(dims):
-        raise LatentlabError(f"traverse: values of shape {tuple(values.shape)}; expected ({len(dims)}, steps)")
+        raise LatentlabError(
+            f"traverse: values of shape {tuple(values.shape)}; expected ({len(dims)}, steps)")
     z = model.embed(x[:1])  # (1, D)
     k, steps = values.shape
     zs = z.repeat(k * steps, 1).view(k, steps, -1)  # (K, S, D)
@@ -134,7 +136,8 @@ def slerp(z_a: Tensor, z_b: Tensor, t: Tensor) -> Tensor:
     if torch.sin(omega).abs() < 1e-6:
         return lerp
     so = torch.sin(omega)
-    return (torch.sin((1 - t) * omega) / so)[:, None] * z_a[None] + (torch.sin(t * omega) / so)[:, None] * z_b[None]
+    w_a, w_b = torch.sin((1 - t) * omega) / so, torch.sin(t * omega) / so  # (S,), (S,)
+    return w_a[:, None] * z_a[None] + w_b[:, None] * z_b[None]
 
 
 @torch.no_grad()
@@ -211,19 +214,25 @@ class DimensionScore:
         return {"dim": self.dim, "effect": self.effect, "spread": self.spread, "kl": self.kl}
 
 
+def check_rank_by(model: Autoencoder, by: str) -> str:
+    if by not in ("effect", "kl"):
+        raise LatentlabError(f"--rank-by {by}: expected 'effect' or 'kl'")
+    if by == "kl" and not model.is_variational:
+        raise LatentlabError("--rank-by kl: needs a VAE; this model is a plain autoencoder "
+                             "(no KL per element), use --rank-by effect")
+    return by
+
+
 @torch.no_grad()
-def rank_dimensions(model: Autoencoder, x: Tensor, z_data: Tensor, by: str = "effect") -> list[DimensionScore]:
+def rank_dimensions(model: Autoencoder, x: Tensor, z_data: Tensor,
+                    by: str = "effect") -> list[DimensionScore]:
     """Score every latent element on the images ``x`` (N, C, H, W); best first.
 
     The effect of element d is the central difference ``decode(z + s e_d) - decode(z - s e_d)``
     halved, with ``s`` its spread in ``z_data``: the output change per unit of typical spread.
     ``by="kl"`` sorts by the KL per element instead (VAEs only).
     """
-    if by not in ("effect", "kl"):
-        raise LatentlabError(f"--rank-by {by}: expected 'effect' or 'kl'")
-    if by == "kl" and not model.is_variational:
-        raise LatentlabError("--rank-by kl: needs a VAE; this model is a plain autoencoder (no KL per element), "
-                             "use --rank-by effect")
+    check_rank_by(model, by)
     z = model.embed(x)  # (N, D)
     n, d = z.shape
     spread = z_data.float().std(0).clamp_min(1e-8).to(z)  # (D,)
@@ -281,16 +290,19 @@ def project(z_data: Tensor, method: str = "pca", seed: int = 0) -> tuple[np.ndar
         xy = z if d == 2 else np.stack([z[:, 0], np.zeros(n)], 1)
         return xy, [f"z[{i}]" for i in range(d)] + ([""] if d == 1 else [])
     if method == "pca":
-        from sklearn.decomposition import PCA
-
-        pca = PCA(n_components=2, random_state=seed).fit(z)
-        ratio = pca.explained_variance_ratio_
-        return pca.transform(z), [f"PC{i + 1} ({100 * ratio[i]:.0f}% of variance)" for i in range(2)]
+        zc = torch.from_numpy(z).double()
+        zc = zc - zc.mean(0)
+        _, sv, vh = torch.linalg.svd(zc, full_matrices=False)  # vh (D, D): principal axes as rows
+        axes = vh[:2] * torch.sign(vh[:2].gather(1, vh[:2].abs().argmax(1, keepdim=True)))  # fixed signs
+        ratio = (sv**2 / (sv**2).sum().clamp_min(1e-300)).tolist()
+        names = [f"PC{i + 1} ({100 * ratio[i]:.0f}% of variance)" for i in range(2)]
+        return (zc @ axes.T).float().numpy(), names
     if n < 5:
         raise LatentlabError(f"--method tsne: needs at least 5 encoded images, got {n}")
     from sklearn.manifold import TSNE
 
-    xy = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), init="pca", random_state=seed).fit_transform(z)
+    tsne = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), init="pca", random_state=seed)
+    xy = tsne.fit_transform(z)
     return xy, ["t-SNE 1", "t-SNE 2"]
 
 

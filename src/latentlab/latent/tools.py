@@ -1,0 +1,235 @@
+"""The latent tools applied to a trained run and its data: what ``latentlab traverse``,
+``interpolate``, ``sample``, ``latent-map``, ``attribute`` and ``edit`` compute, as plain
+functions returning data (the CLI and the report draw and print it).
+
+Everything here composes :mod:`latentlab.latent.explore` and :mod:`latentlab.latent.describe`
+with a :class:`~latentlab.runs.Run`: images are prepared as in training, the encoded data
+(at most ``limit`` images) gives the ranges and spreads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from latentlab.errors import LatentlabError
+from latentlab.latent import explore
+from latentlab.latent.describe import ChangeDescription, describe_change
+
+LIMIT = 5000  # encoded images used for ranges, spreads, fitted Gaussians and groups
+RANK_IMAGES = 32  # images the ranking averages over
+
+
+def encode_run_data(run: Any, data: Any, limit: int | None = LIMIT) -> Tensor:
+    """(N, D): the first ``limit`` images of ``data`` (an ImageSet) encoded by the run's model."""
+    if limit is not None and limit < 1:
+        raise LatentlabError(f"--limit {limit}: expected a positive number of images")
+    return explore.encode_dataset(run.model, data.images, run.batch, limit=limit)
+
+
+def inputs(run: Any, data: Any, rows: Sequence[int]) -> Tensor:
+    """The model input (N, C, H, W) of the given rows of ``data``, on the model's device."""
+    from latentlab.runs import model_inputs
+
+    device = next(run.model.parameters()).device
+    return model_inputs(run, data.images[list(rows)]).to(device)
+
+
+def factor_model_for(run: Any, spec: str | None) -> Any:
+    """The faces factor regressor when the data is the generated ``faces`` set and the model is RGB."""
+    spec = spec or run.data_spec or ""
+    if spec.split(":")[0] != "faces" or run.model.in_shape[0] != 3:
+        return None
+    from latentlab.latent.factors import FactorRegressor
+
+    return FactorRegressor.for_faces()
+
+
+# ---------------------------------------------------------------- edit
+
+
+def describe_edit_result(run: Any, result: Any, spec: str | None) -> list[list[ChangeDescription]]:
+    """Per image, per edit: the measured change of the edited image against the reconstruction."""
+    from latentlab.latent.describe import describe_edits
+
+    return describe_edits(result, run.value_range, factor_model_for(run, spec))
+
+
+# ---------------------------------------------------------------- traverse
+
+
+@dataclass
+class Traversal:
+    index: int
+    dims: list[int]
+    values: Tensor  # (K, S)
+    own: Tensor  # (K,) the image's own value of each traversed element
+    marked: list[int]  # per row, the step closest to the own value
+    images: Tensor  # (K, S, C, H, W)
+    ranking: list[explore.DimensionScore]
+    rank_by: str
+    ranked_on: int  # images the ranking averaged over
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "rank_by": self.rank_by, "images_ranked_on": self.ranked_on,
+                "ranking": [{"rank": r + 1, **s.to_dict()} for r, s in enumerate(self.ranking)],
+                "traversed": self.dims, "values": self.values.tolist(), "own": self.own.tolist()}
+
+
+def rank_run(run: Any, data: Any, z_data: Tensor, by: str = "effect",
+             n_images: int = RANK_IMAGES) -> tuple[list[explore.DimensionScore], int]:
+    """Rank the latent elements on ``n_images`` evenly spaced images of ``data``."""
+    n = min(n_images, len(z_data))
+    rows = np.unique(np.linspace(0, len(z_data) - 1, n).round().astype(int))
+    return explore.rank_dimensions(run.model, inputs(run, data, rows.tolist()), z_data, by=by), len(rows)
+
+
+def traversal(run: Any, data: Any, index: int, *, dims: Sequence[int] | None = None, top: int | None = None,
+              steps: int = 9, rank_by: str = "effect", limit: int | None = LIMIT) -> Traversal:
+    """Decode the image ``index`` with each chosen element swept over its range.
+
+    ``dims`` names the elements; else the ``top`` ranked ones (default: up to 8).
+    """
+    d = run.model.latent_dim
+    if dims is not None and top is not None:
+        raise LatentlabError("--dims and --top: give one of them, not both")
+    if top is not None and not 1 <= top <= d:
+        raise LatentlabError(f"--top {top}: expected 1..{d} (the latent has {d} elements)")
+    dims = explore.check_dims(dims, d) if dims is not None else None
+    steps = explore.check_steps(steps)
+    [index] = data.check_index([index])
+    explore.check_rank_by(run.model, rank_by)
+    z_data = encode_run_data(run, data, limit)
+    ranking, ranked_on = rank_run(run, data, z_data, rank_by)
+    if dims is None:
+        dims = [s.dim for s in ranking[: top or min(d, 8)]]
+    lo, hi = explore.latent_ranges(run.model, z_data)
+    values = explore.traversal_values(lo, hi, dims, steps)
+    x = inputs(run, data, [index])
+    own = run.model.embed(x)[0, dims].detach().cpu().float()
+    images = explore.traverse(run.model, x, dims, values)
+    return Traversal(index=index, dims=dims, values=values, own=own, marked=explore.closest_step(values, own),
+                     images=images.cpu(), ranking=ranking, rank_by=rank_by, ranked_on=ranked_on)
+
+
+# ---------------------------------------------------------------- sample
+
+
+@dataclass
+class Samples:
+    """Decoded samples per source ("prior", "fitted") with a title saying what they are."""
+
+    sets: list[tuple[str, str, Tensor]] = field(default_factory=list)  # (source, title, images (n, C, H, W))
+
+
+def samples(run: Any, data: Any | None, n: int = 64, seed: int = 0, limit: int | None = LIMIT) -> Samples:
+    """VAE: z ~ N(0, I). Plain AE: z ~ N(0, I) and z ~ a Gaussian fitted to the encoded data."""
+    if not isinstance(n, int) or n < 1:
+        raise LatentlabError(f"--n {n}: expected a positive number of samples")
+    model = run.model
+    out = Samples()
+    z, x = explore.sample(model, n, source="prior", generator=torch.Generator().manual_seed(seed))
+    if model.is_variational:
+        out.sets.append(("prior", "VAE: z ~ N(0, I), the prior it was trained for", x.cpu()))
+        return out
+    out.sets.append(("prior", "plain AE: z ~ N(0, I) (it was never trained for this prior)", x.cpu()))
+    z_data = encode_run_data(run, data, limit)
+    g = torch.Generator().manual_seed(seed)
+    _, x = explore.sample(model, n, source="fitted", z_data=z_data, generator=g)
+    out.sets.append(("fitted", f"plain AE: z ~ Gaussian fitted to {len(z_data)} encoded images", x.cpu()))
+    return out
+
+
+# ---------------------------------------------------------------- latent map
+
+
+@dataclass
+class LatentMap:
+    kind: str  # "plane" (2-element latent: scatter + decoded grid) or "projection" (scatter only)
+    method: str  # "identity", "pca" or "tsne"
+    xy: np.ndarray  # (N, 2)
+    axis_names: list[str]
+    labels: np.ndarray | None
+    plane: tuple[Tensor, Tensor, Tensor] | None = None  # (images (n, n, C, H, W), z0 values, z1 values)
+
+
+def latent_map(run: Any, data: Any, method: str = "pca", limit: int | None = 2000,
+               grid: int = 15) -> LatentMap:
+    """The encoded data in 2-D, and for a 2-element latent the decoded plane."""
+    if method not in ("pca", "tsne"):
+        raise LatentlabError(f"--method {method}: expected 'pca' or 'tsne'")
+    d = run.model.latent_dim
+    if d == 2:
+        explore.check_steps(grid, "--grid")
+    z_data = encode_run_data(run, data, limit)
+    xy, names = explore.project(z_data, method)
+    labels = None if data.labels is None else np.asarray(data.labels[: len(z_data)])
+    if d != 2:
+        return LatentMap("projection", method if d > 2 else "identity", xy, names, labels)
+    lo, hi = explore.latent_ranges(run.model, z_data)
+    images, v0, v1 = explore.plane_grid(run.model, lo, hi, grid)
+    return LatentMap("plane", "identity", xy, names, labels, (images.cpu(), v0, v1))
+
+
+# ---------------------------------------------------------------- attribute vectors
+
+
+@dataclass
+class Attribute:
+    where: str
+    versus: str
+    n_where: int
+    n_versus: int
+    vector: Tensor  # (D,)
+    index: int
+    strengths: list[float]
+    x: Tensor  # (1, C, H, W) the image the vector is applied to
+    images: Tensor  # (len(strengths), C, H, W)
+    reference: Tensor  # (C, H, W) the reconstruction (strength 0)
+    descriptions: list[ChangeDescription]  # per strength, against the reconstruction
+
+
+def data_columns(data: Any, n: int) -> dict[str, np.ndarray]:
+    """What ``--where`` can name: ``label`` (when the data has labels) and every known factor."""
+    cols = {name: np.asarray(v[:n]) for name, v in data.factors.items()}
+    if data.labels is not None:
+        cols["label"] = np.asarray(data.labels[:n])
+    return cols
+
+
+def attribute(run: Any, data: Any, where: str, versus: str | None, apply_to: int,
+              strengths: Sequence[float], spec: str | None = None, limit: int | None = LIMIT) -> Attribute:
+    """mean z of the rows matching ``where`` minus that of ``versus`` (default: all other rows),
+    added to the latent of image ``apply_to`` at each strength."""
+    from latentlab.latent.where import parse_where, select
+
+    w = parse_where(where)
+    v = parse_where(versus) if versus is not None else None
+    [index] = data.check_index([apply_to])
+    if not strengths:
+        raise LatentlabError("--strengths: expected at least one number")
+    n = len(data) if limit is None else min(len(data), limit)
+    cols = data_columns(data, n)
+    rows_w = select(w, cols, "--where")
+    rows_v = select(v, cols, "--versus") if v is not None else np.setdiff1d(np.arange(n), rows_w)
+    if rows_v.size == 0:
+        raise LatentlabError(f"--where '{where}' selects every row; give --versus for the other group")
+    z_data = encode_run_data(run, data, limit)
+    vector = explore.attribute_vector(z_data, rows_w, rows_v)
+    x = inputs(run, data, [index])
+    with torch.no_grad():
+        z = run.model.embed(x)  # (1, D)
+        steps = torch.tensor([float(s) for s in strengths], dtype=z.dtype, device=z.device)
+        images = run.model.decode(z + steps[:, None] * vector.to(z)[None]).cpu()
+        reference = run.model.decode(z)[0].cpu()
+    fm = factor_model_for(run, spec)
+    descriptions = [describe_change(reference, img, run.value_range, fm) for img in images]
+    return Attribute(where=where, versus=versus or f"not ({where})", n_where=len(rows_w),
+                     n_versus=len(rows_v), vector=vector, index=index,
+                     strengths=[float(s) for s in strengths], x=x.cpu(), images=images,
+                     reference=reference, descriptions=descriptions)
