@@ -62,3 +62,20 @@ def image_file():
 def read_png():
     """PNG bytes or a PNG data URL -> uint8 pixels."""
     return _read_png
+
+
+@pytest.fixture(scope="session")
+def wide_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained fully connected AE with a 40-element latent (more than the page shows at first)."""
+    import torch
+
+    from latentlab.data import BatchSpec
+    from latentlab.models import FCNConfig, build
+    from latentlab.models.registry import save_model
+    from latentlab.runs import batch_spec_to_dict
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("runs") / "wide"
+    save_model(build(FCNConfig(hidden=(), latent_dim=40)), folder,
+               extra={"data": {"spec": "faces:64", "batch": batch_spec_to_dict(BatchSpec())}})
+    return folder

@@ -7,6 +7,7 @@ expression parses and reproduces the latent, uploads a PNG and takes a screensho
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -24,15 +25,15 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def server_url(web_app: Any) -> Iterator[str]:
-    """The session's explorer app served by uvicorn on a free 127.0.0.1 port."""
+@contextlib.contextmanager
+def _serving(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a free 127.0.0.1 port; yields its URL."""
     import uvicorn
 
     from latentlab.web.server import open_socket
 
     sock = open_socket("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(web_app, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -48,23 +49,36 @@ def server_url(web_app: Any) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def page(server_url: str) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
     playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
-            tab = browser.new_page(viewport={"width": 1280, "height": 900})
-            tab.errors = []  # type: ignore[attr-defined]
-            tab.on("pageerror", lambda e: tab.errors.append(str(e)))  # type: ignore[attr-defined]
-            tab.on("console", lambda m: m.type == "error" and tab.errors.append(m.text))  # type: ignore[attr-defined]
-            tab.goto(server_url)
-            tab.wait_for_selector(".slider-row input[type=range]")
-            _wait(tab, "document.getElementById('img-edited').naturalWidth > 0")
-            yield tab
+            yield chromium
         finally:
-            browser.close()
+            chromium.close()
+
+
+def _open(browser: Any, url: str) -> Any:
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    tab.errors = []
+    tab.on("pageerror", lambda e: tab.errors.append(str(e)))
+    tab.on("console", lambda m: m.type == "error" and tab.errors.append(m.text))
+    tab.goto(url)
+    _wait(tab, "document.querySelectorAll('.slider-row input[type=range]').length > 0")
+    _wait(tab, "document.getElementById('img-edited').naturalWidth > 0")
+    return tab
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, web_app: Any) -> Iterator[Any]:
+    """The page over the tiny AE (latent 4)."""
+    with _serving(web_app) as url:
+        tab = _open(browser, url)
+        yield tab
+        tab.close()
 
 
 def _wait(page: Any, expression: str, timeout: float = 15.0) -> None:
@@ -138,4 +152,40 @@ def test_upload_sample_and_reset(page: Any, tmp_path: Path, image_file: Any) -> 
     shot = tmp_path / "explorer.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page.errors == []
+
+
+def test_large_latent_shows_top_ranked_sliders_and_adds_others(browser: Any, wide_run: Path,
+                                                                tmp_path: Path) -> None:
+    from latentlab.web.app import create_app
+
+    with _serving(create_app(wide_run, factors=False)) as url:
+        tab = _open(browser, url)
+        ranking = [s["dim"] for s in tab.evaluate("state.info.ranking")]
+        shown = tab.eval_on_selector_all(".slider-row", "rows => rows.map(r => Number(r.dataset.dim))")
+        assert shown == ranking[:16]  # 40 elements: the 16 most effective, best first
+        extra = ranking[-1]
+        tab.fill("#add-dim", str(extra))
+        tab.click("#add-dim-btn")
+        assert tab.locator(".slider-row").count() == 17
+        row = tab.locator(f'.slider-row[data-dim="{extra}"]')
+        row.hover()
+        row.locator(".remove").click()
+        assert tab.locator(".slider-row").count() == 16
+
+        tab.fill("#expr", f"z[{extra}]=-0.5; z[{ranking[0]}]+=1")  # apply an expression typed by hand
+        tab.click("#apply")
+        _wait(tab, f"Math.abs(state.z[{extra}] + 0.5) < 1e-6")
+        assert tab.locator(f'.slider-row[data-dim="{extra}"]').count() == 1  # its slider came back
+
+        tab.fill("#interp-index", "3")
+        tab.click("#interp-set")
+        _wait(tab, "!document.getElementById('interp').disabled")
+        tab.focus("#interp")
+        tab.keyboard.press("End")  # t = 1: the latent of image 3
+        target = tab.evaluate("fetch('/api/image/3').then(r => r.json()).then(v => v.z)")
+        _wait(tab, "state.decode.inFlight === false && state.decode.dirty === false")
+        assert np.allclose(tab.evaluate("state.z"), target, atol=1e-5)
+        tab.screenshot(path=str(tmp_path / "explorer-wide.png"), full_page=True)
+        assert tab.errors == []
+        tab.close()

@@ -254,3 +254,31 @@ def test_the_run_folder_is_not_written(tiny_run: Path, client: Any) -> None:
     client.post("/api/describe", json={"z_ref": z, "z": z})
     client.post("/api/sample", json={"seed": 3})
     assert snapshot() == before
+
+
+def test_anomaly_percentile_ranks_the_image_among_the_training_scores(client: Any, tiny_run: Path) -> None:
+    if importlib.util.find_spec("latentlab.anomaly.scores") is None:
+        pytest.skip("latentlab.anomaly is not part of this tree yet")
+    from latentlab.anomaly.scores import score_dataset
+    from latentlab.runs import open_run, run_data
+
+    run = open_run(tiny_run)
+    scores = score_dataset(run.model, run_data(run, None).images, run.batch, "mse")
+    for i in (0, 11):
+        anomaly = client.get(f"/api/image/{i}").json()["anomaly"]
+        assert anomaly["kind"] == "mse" and anomaly["n_reference"] == len(scores)
+        assert anomaly["score"] == pytest.approx(float(scores[i]), rel=1e-4)
+        assert anomaly["percentile"] == pytest.approx(100 * float((scores <= scores[i]).mean()), abs=0.5)
+
+
+def test_large_latent_ranks_every_element(wide_run: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from latentlab.web.app import create_app
+
+    with TestClient(create_app(wide_run, factors=False)) as wide:
+        info = wide.get("/api/info").json()
+        assert info["latent_dim"] == 40 and sorted(s["dim"] for s in info["ranking"]) == list(range(40))
+        z = wide.get("/api/image/0").json()["z"]
+        assert len(z) == 40 and wide.post("/api/decode", json={"z": z}).status_code == 200
+        assert wide.post("/api/decode", json={"z": z[:4]}).status_code == 422

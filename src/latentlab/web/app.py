@@ -22,6 +22,7 @@ latents that are not finite or far outside their typical range 422.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import resources
@@ -185,13 +186,14 @@ def create_app(run_dir: str | Path, data_spec: str | None = None, *, stats_limit
         return out
 
     @api.post("/api/decode")
-    def decode(body: DecodeBody) -> Response:
+    async def decode(body: DecodeBody) -> Response:
+        """Async: the event loop waits on the decode worker, no thread per request."""
         start = time.perf_counter()
         try:
             z = explorer.check_latent(body.z)
         except LatentlabError as exc:
             raise _unprocessable(exc) from None
-        png = explorer.decode_png(z)
+        png = await asyncio.wrap_future(explorer.decode_png(z))
         ms = (time.perf_counter() - start) * 1000
         return Response(png, media_type="image/png",
                         headers={"Cache-Control": "no-store", "Server-Timing": f"decode;dur={ms:.2f}"})

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import importlib
 import math
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from latentlab.data.imageset import ImageSet
 from latentlab.errors import LatentlabError
 from latentlab.latent.edits import MAX_LENGTH, apply_edits, parse_edits
 from latentlab.runs import Run, model_inputs, open_run, run_data
+from latentlab.web.batcher import DecodeBatcher
 from latentlab.web.images import data_url, png_bytes
 
 STATS_LIMIT = 2000  # dataset images encoded at startup for ranges, ranking and percentiles
@@ -48,10 +50,6 @@ def _optional(module: str) -> Any | None:
         raise
 
 
-def _batches(n: int, size: int) -> list[slice]:
-    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
-
-
 @dataclass
 class Explorer:
     """A loaded run plus its encoded data; every method is safe to call from many threads."""
@@ -64,6 +62,10 @@ class Explorer:
     ranking: list[Any]  # DimensionScore, best first
     train_scores: np.ndarray | None  # (M,) sorted anomaly scores of those images, None if unavailable
     factor_model: Any | None = None
+    batcher: DecodeBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = DecodeBatcher(self.model.decode)
 
     # ----------------------------------------------------------------------------- loading
 
@@ -91,13 +93,12 @@ class Explorer:
 
     def _score_data(self, m: int) -> np.ndarray | None:
         """Sorted anomaly scores (m,) of the first m dataset images, or None without the anomaly module."""
-        scores_mod = _optional("latentlab.anomaly.scores")
-        if scores_mod is None:
+        scores = _optional("latentlab.anomaly.scores")
+        if scores is None:
             return None
-        out = []
-        for rows in _batches(m, 256):
-            out.append(self.anomaly_scores(model_inputs(self.run, self.data.images[rows])))
-        return np.sort(np.concatenate(out))
+        with torch.inference_mode():
+            found = scores.score_dataset(self.model, self.data.images[:m], self.run.batch, ANOMALY_SCORE)
+        return np.sort(np.asarray(found, dtype=np.float64))
 
     # ----------------------------------------------------------------------------- properties
 
@@ -146,21 +147,21 @@ class Explorer:
 
     # ----------------------------------------------------------------------------- model calls
 
-    def decode_pixels(self, z: Tensor) -> np.ndarray:
-        """(1, D) -> uint8 (H, W, C): the fast path of a slider update."""
-        with torch.inference_mode():
-            x_hat = self.model.decode(z)  # (1, C, H, W)
-        return to_uint8(x_hat, self.run.value_range)[0]
+    def png_of(self, x_hat: Tensor) -> bytes:
+        """A decoded image (C, H, W) in model space -> PNG bytes."""
+        return png_bytes(to_uint8(x_hat, self.run.value_range)[0])
 
-    def decode_png(self, z: Tensor) -> bytes:
-        return png_bytes(self.decode_pixels(z))
+    def decode_png(self, z: Tensor) -> Future[bytes]:
+        """(1, D) -> a future of the PNG bytes: the slider fast path, batched with concurrent updates."""
+        return self.batcher.submit(z, self.png_of)
 
     def anomaly_scores(self, x: Tensor) -> np.ndarray:
         """(N, C, H, W) -> (N,) anomaly scores, higher = more anomalous."""
         from latentlab.anomaly.scores import score_images
 
         with torch.inference_mode():
-            return score_images(self.model, x, kind=ANOMALY_SCORE).float().numpy()
+            found = score_images(self.model, x, kind=ANOMALY_SCORE, value_range=self.run.value_range)
+        return found.float().numpy()
 
     def anomaly(self, x: Tensor) -> dict[str, Any] | None:
         """Score of one image (1, C, H, W) and its percentile among the encoded training images."""
@@ -201,8 +202,7 @@ class Explorer:
         describe = _optional("latentlab.latent.describe")
         if describe is None:
             return None
-        with torch.inference_mode():
-            before, after = self.model.decode(torch.cat([z_ref, z]))  # (C, H, W) each
+        before, after = self.batcher(z_ref), self.batcher(z)  # (C, H, W) each
         change = describe.describe_change(before, after, self.run.value_range, factor_model=self.factor_model)
         return _jsonable(change.to_dict())
 

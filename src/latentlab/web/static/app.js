@@ -8,9 +8,9 @@
 
 const $ = (id) => document.getElementById(id);
 const TOP_DIMS = 16; // sliders shown at first for a latent larger than this
-const THUMB_PX = 56; // width of one thumbnail in the strip, with its gap
+const THUMB_PX = 62; // width of one thumbnail in the strip, with its border and gap
 const DIFF_GAIN = 4; // the difference map shows |edited - reconstruction| times this
-const DESCRIBE_EVERY_MS = 500; // while dragging, measure the change at most this often
+const DESCRIBE_EVERY_MS = 1000; // during a long drag, measure the change at most this often
 
 const state = {
   info: null,
