@@ -1,0 +1,18 @@
+"""Latent tools: edit expressions and row filters (free functions over the model verbs)."""
+
+from .edits import Edit, apply_edits, parse_edit, parse_edits  # noqa: F401
+from .where import Where, parse_where, select  # noqa: F401
+from .describe import ChangeDescription, describe_change  # noqa: F401
+from .explore import (  # noqa: F401
+    DimensionScore,
+    attribute_vector,
+    encode_dataset,
+    fit_gaussian,
+    interpolate,
+    latent_ranges,
+    rank_dimensions,
+    sample,
+    traversal_values,
+    traverse,
+)
+from .factors import FactorRegressor  # noqa: F401
