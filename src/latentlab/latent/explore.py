@@ -185,7 +185,14 @@ def sample(model: Autoencoder, n: int, *, source: str = "prior", z_data: Tensor 
             raise LatentlabError("sample from 'fitted': needs the encoded data (z_data)")
         mean, cov = fit_gaussian(z_data)
         scale = cov.diagonal().mean().clamp_min(1e-12)
-        chol = torch.linalg.cholesky(cov.double() + 1e-6 * scale * torch.eye(d, dtype=torch.float64)).float()
+        eye = torch.eye(d, dtype=torch.float64)
+        for jitter in (1e-6, 1e-4, 1e-2, 1.0):  # fewer images than elements, or dead elements: singular cov
+            chol, info = torch.linalg.cholesky_ex(cov.double() + jitter * scale * eye)
+            if int(info) == 0:
+                break
+        else:
+            raise LatentlabError("sample from 'fitted': the covariance of the encoded data is not finite")
+        chol = chol.float()
         z = mean[None] + eps @ chol.T
     else:
         raise LatentlabError(f"sample source '{source}': expected 'prior' or 'fitted'")
