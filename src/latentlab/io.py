@@ -64,6 +64,19 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def is_temporary(path: Path) -> bool:
+    """A temporary name :func:`atomic_path` makes (``.NAME.XXXXXXXX.tmp``)."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def remove_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files a killed writer left in ``folder`` (not below it); returns them."""
+    removed = [p for p in Path(folder).iterdir() if p.is_file() and is_temporary(p)]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
+
+
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], Any]) -> Path:
     """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
     with atomic_path(path) as tmp:

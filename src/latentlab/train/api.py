@@ -14,7 +14,7 @@ from latentlab import __version__
 from latentlab.data.batches import BatchSpec
 from latentlab.data.imageset import ImageSet
 from latentlab.errors import LatentlabError
-from latentlab.io import write_json, write_text
+from latentlab.io import remove_temporaries, write_json, write_text
 from latentlab.losses import model_loss
 from latentlab.models.base import Autoencoder, config_to_dict, tuples
 from latentlab.models.registry import CONFIG, build, config_from_dict, save_weights
@@ -96,6 +96,7 @@ def resume_run(out: str | Path, data: ImageSet | None = None, *, progress: bool 
     fabric = _launch(train)
     if fabric.is_global_zero:
         (out / COMPLETE).unlink(missing_ok=True)
+        remove_temporaries(out)  # what a killed write left behind
         if epochs:
             config["train"] = asdict(train)
             write_json(out / CONFIG, config)

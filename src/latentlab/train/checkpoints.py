@@ -2,9 +2,12 @@
 
 A checkpoint is a folder ``checkpoint/ckpt-<step>/`` holding ``model.safetensors``,
 ``optimizer.safetensors`` + ``optimizer.json`` (the optimizer state as tensors and JSON: nothing
-pickled) and ``state.json``. It becomes *the* checkpoint only when ``checkpoint/latest.json``
-is atomically rewritten to name it, after every file in it is on disk; older folders are removed
-afterwards. A kill before the pointer moves leaves the previous checkpoint in force.
+pickled, so loading one runs no code) and ``state.json``. It becomes *the* checkpoint only when
+``checkpoint/latest.json`` is atomically rewritten to name it, after every file in it is on disk;
+older folders are removed afterwards. A kill before the pointer moves leaves the previous
+checkpoint in force; what the killed save left behind (a half-filled folder, temporary files)
+is removed when the run is resumed. Weights that are no longer finite are never saved, so the
+checkpoint in force is always a good one.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from latentlab.errors import LatentlabError
-from latentlab.io import atomic_write, read_json, write_json
+from latentlab.io import atomic_write, read_json, remove_temporaries, write_json
 from latentlab.models.registry import load_weights, save_weights
 
 POINTER = "latest.json"
@@ -50,14 +53,31 @@ def optimizer_from_files(optimizer: torch.optim.Optimizer, tensors: dict[str, to
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
+def _first_non_finite(model: torch.nn.Module) -> str | None:
+    for name, value in model.state_dict().items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return name
+    return None
+
+
 def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     state: dict[str, Any], best: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write a complete checkpoint for ``state['step']`` and make it the one in force."""
+    """Write a complete checkpoint for ``state['step']`` and make it the one in force.
+
+    Refuses (LatentlabError, nothing written) when a weight is NaN or infinite: the loss may
+    still have been finite at the step whose update overflowed.
+    """
+    step = int(state["step"])
+    bad = _first_non_finite(model)
+    if bad is not None:
+        raise LatentlabError(
+            f"training diverged: weight '{bad}' is no longer finite after step {step}; the last good "
+            "checkpoint was kept; try a lower --lr")
     folder.mkdir(parents=True, exist_ok=True)
-    ckpt = folder / f"ckpt-{int(state['step']):09d}"
-    if ckpt.exists():
+    ckpt = folder / f"ckpt-{step:09d}"
+    if ckpt.exists() and _in_force(folder) != ckpt.name:  # left by a killed save: start it again
         shutil.rmtree(ckpt)
-    ckpt.mkdir()
+    ckpt.mkdir(exist_ok=True)  # the one in force is rewritten file by file, each atomically
     save_weights(model, ckpt / "model.safetensors")
     tensors, meta = optimizer_to_files(optimizer)
     atomic_write(ckpt / "optimizer.safetensors", lambda tmp: save_file(tensors, str(tmp)))
@@ -72,25 +92,53 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     return ckpt
 
 
-def latest_checkpoint(folder: Path) -> Path | None:
+def _in_force(folder: Path) -> str | None:
+    """The folder name ``latest.json`` points to, or None when there is no pointer yet."""
     pointer = folder / POINTER
     if not pointer.is_file():
         return None
-    name = read_json(pointer, "checkpoint pointer").get("checkpoint", "")
+    data = read_json(pointer, "checkpoint pointer")
+    name = data.get("checkpoint") if isinstance(data, dict) else None
     if not isinstance(name, str) or not re.fullmatch(r"ckpt-\d+", name) or not (folder / name).is_dir():
         raise LatentlabError(f"{pointer}: names no checkpoint folder; delete it to start over")
+    return name
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint in force (None if there is none yet), after removing what a kill left behind:
+    temporary files, and checkpoint folders the pointer does not name (half-written ones)."""
+    name = _in_force(folder)
+    if folder.is_dir():
+        remove_temporaries(folder)
+        for other in folder.glob("ckpt-*"):
+            if other.name != name:
+                shutil.rmtree(other, ignore_errors=True)
+    if name is None:
+        return None
+    remove_temporaries(folder / name)
     return folder / name
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors; anything else (a pickle, a torch.save file) is a one-line error."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LatentlabError(f"{path}: not a readable safetensors file ({reason})") from None
 
 
 def load_checkpoint(ckpt: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     best: torch.nn.Module | None = None) -> dict[str, Any]:
     """Restore model and optimizer in place from ``ckpt``; returns the trainer state."""
     load_weights(model, ckpt / "model.safetensors")
+    tensors = load_tensors(ckpt / "optimizer.safetensors")
+    meta = read_json(ckpt / "optimizer.json", "optimizer state")
     try:
-        tensors = load_file(str(ckpt / "optimizer.safetensors"))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise LatentlabError(f"{ckpt / 'optimizer.safetensors'}: not a readable safetensors file ({exc})") from None
-    optimizer_from_files(optimizer, tensors, read_json(ckpt / "optimizer.json", "optimizer state"))
+        optimizer_from_files(optimizer, tensors, meta)
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        raise LatentlabError(f"{ckpt}: optimizer state does not fit this model and optimizer "
+                             f"({type(exc).__name__}: {exc})") from None
     if best is not None and (ckpt / "best.safetensors").is_file():
         load_weights(best, ckpt / "best.safetensors")
     state = read_json(ckpt / "state.json", "trainer state")

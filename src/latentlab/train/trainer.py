@@ -21,7 +21,7 @@ from torch import Tensor
 from latentlab.errors import LatentlabError
 from latentlab.losses import LossTerms
 from latentlab.train.batches import ImageBatches
-from latentlab.train.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from latentlab.train.checkpoints import latest_checkpoint, load_checkpoint, load_tensors, save_checkpoint
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 PRECISIONS = {"32": "32-true", "32-true": "32-true", "bf16-mixed": "bf16-mixed", "bf16-true": "bf16-true",
@@ -233,9 +233,10 @@ class Trainer:
         if ckpt is None:
             return
         state = load_checkpoint(ckpt, model, optimizer)
-        self.state = TrainState(**state)
+        try:
+            self.state = TrainState(**state)
+        except TypeError as exc:
+            raise LatentlabError(f"{ckpt / 'state.json'}: not a trainer state ({exc})") from None
         best_path = ckpt / "best.safetensors"
         if best_path.is_file():
-            from safetensors.torch import load_file
-
-            self.best_state = load_file(str(best_path))
+            self.best_state = load_tensors(best_path)
