@@ -22,6 +22,8 @@ COMMAND_MODULES = [
     "latentlab.cli.latent",
     "latentlab.cli.explore",
     "latentlab.cli.serve",
+    "latentlab.cli.compare",
+    "latentlab.cli.report",
 ]
 
 for _name in COMMAND_MODULES:

@@ -1,8 +1,9 @@
 """``latentlab demo``: the whole job in under a minute on built-in data.
 
 Trains a fully connected autoencoder on generated faces, then writes the architecture table,
-the loss curve and the course's own latent edits (element 0 times 3 and divided by 3, element 2
-times 3 and divided by 3) into a new run folder whose name it prints at the end.
+the loss curve, the course's own latent edits (element 0 times 3 and divided by 3, element 2
+times 3 and divided by 3) and the run's report page (``report.html``: everything on one offline
+page, see :mod:`latentlab.report`) into a new run folder whose name it prints at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ app = typer.Typer()
 COURSE_EDITS = ["z[0]*=3", "z[0]/=3", "z[2]*=3", "z[2]/=3"]
 
 
-def run_demo(out: Path, n_images: int = 2400, epochs: int = 12, progress: bool = True) -> Path:
+def run_demo(out: Path, n_images: int = 2400, epochs: int = 12, progress: bool = True,
+             report: bool = True) -> Path:
     from latentlab.data.batches import BatchSpec
     from latentlab.data.sources import load_source
     from latentlab.io import write_text
@@ -42,6 +44,10 @@ def run_demo(out: Path, n_images: int = 2400, epochs: int = 12, progress: bool =
     rows = [0, 1, 2, 3]
     result = edit_images(run.model, model_inputs(run, data.images[rows]), parse_edits(COURSE_EDITS))
     edit_figure(result, rows, run.value_range, out / "edits.png")
+    if report:
+        from latentlab.report import REPORT, write_report
+
+        write_report(out, out=out / REPORT)
     return out
 
 
@@ -57,5 +63,8 @@ def demo(
     console.print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s. Run folder: [bold]{out}[/]")
     for name, what in (("architecture.txt", "layers, output shapes, parameters"),
                        ("loss.png", "training and validation loss"),
-                       ("edits.png", "original | reconstruction | " + " | ".join(COURSE_EDITS))):
+                       ("edits.png", "original | reconstruction | " + " | ".join(COURSE_EDITS)),
+                       ("report.html", "all of it on one page, with measured edits, traversal and samples")):
         console.print(f"  {out / name}  ({what})", highlight=False)
+    console.print(f"\nopen the report: {(out / 'report.html').resolve().as_uri()}", highlight=False,
+                  soft_wrap=True)
