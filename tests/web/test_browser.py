@@ -146,6 +146,14 @@ def test_upload_sample_and_reset(page: Any, tmp_path: Path, image_file: Any) -> 
     _wait(page, f"document.getElementById('img-edited').src !== {src!r}")
     assert page.input_value("#expr").count("=") == 4  # a sample changes every element
 
+    with page.expect_download() as download:
+        page.click("#download")
+    saved = tmp_path / "download.png"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename.endswith(".png") and saved.read_bytes()[:4] == b"\x89PNG"
+    page.click("#copy")
+    _wait(page, "document.getElementById('status').textContent.startsWith('copied')")
+
     page.click(".thumb >> nth=2")  # back to a dataset image from the strip
     _wait(page, "state.index !== null")
     page.wait_for_timeout(500)

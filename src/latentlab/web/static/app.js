@@ -74,6 +74,7 @@ async function init() {
   $("n-images").textContent = `of ${info.n_images}`;
   for (const id of ["index", "interp-index"]) $(id).max = info.n_images - 1;
   $("add-dim").max = info.latent_dim - 1;
+  $("add-dim").closest(".add-dim").hidden = info.latent_dim <= TOP_DIMS; // small latents: every slider shown
   info.ranking.forEach((s, r) => state.rank.set(s.dim, { rank: r, effect: s.effect, kl: s.kl }));
   state.maxEffect = Math.max(1e-12, ...info.ranking.map((s) => s.effect || 0));
   const ranked = info.ranking.map((s) => s.dim);
@@ -465,7 +466,9 @@ async function onCopy() {
     $("expr").select();
     document.execCommand("copy");
   }
-  setStatus(`copied: latentlab edit RUN --index ${state.index ?? 0} --edit '${text.length > 60 ? text.slice(0, 57) + "…" : text}'`);
+  const shown = text.length > 60 ? text.slice(0, 57) + "…" : text;
+  setStatus(state.index === null ? `copied: ${shown}`
+    : `copied: latentlab edit RUN --index ${state.index} --edit '${shown}'`);
 }
 
 async function onApply() {
