@@ -39,6 +39,14 @@ FRAME_S = 1 / 60  # the page sends at most one decode per animation frame
 DESCRIBE_EVERY_S = 1.0  # and measures the change at most this often during a long drag
 
 
+def machine_line() -> str:
+    import torch
+
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    return (f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {os.cpu_count()} CPUs, load average {load} (1/5/15 min), "
+            f"torch {torch.__version__}")
+
+
 def percentiles(ms: list[float]) -> str:
     if not ms:
         return "no samples"
@@ -212,18 +220,14 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import machine_line, uptime
-
-    print(f"python {' '.join(sys.argv)}\n{uptime()}")
+    print(f"python {' '.join(sys.argv)}\n{machine_line()}")
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or make_run(Path(tmp) / "fcn-1024", args.images, args.epochs)
         times = in_process(run, args.requests)
-        print(machine_line())
         print(f"slider update on fcn-1024, server time request -> PNG bytes: {percentiles(times['server'])}")
         print(f"  whole request through the ASGI app (test client): {percentiles(times['whole'])}")
         over_http(run, args.users, args.seconds)
-        print(uptime())
+        print(machine_line())
 
 
 if __name__ == "__main__":
