@@ -441,9 +441,10 @@ def read_folder(path: Path, name: str, resize: tuple[int, int] | None = None) ->
             continue
         items.append(Item(str(rel), file))
         groups.append(rel.parts[0] if len(rel.parts) > 1 else None)
-    _warn_skipped(name, skipped)
     if not items:
-        raise LatentlabError(f"{name}: no images found (expected {', '.join(IMAGE_SUFFIXES)} files)")
+        others = f"; skipped {len(skipped)} other file(s) such as {skipped[0]}" if skipped else ""
+        raise LatentlabError(f"{name}: no images found (expected {', '.join(IMAGE_SUFFIXES)} files){others}")
+    _warn_skipped(name, skipped)
     labels, names = labels_from_groups(groups, name)
     images = decode_images(items, name, resize)
     return ImageSet(images=images, labels=labels, label_names=names, spec=name)
@@ -482,14 +483,18 @@ def read_tar(path: Path, name: str, folder: str | None = None,
                 fobj = tf.extractfile(member)
                 items.append(Item(member_path, fobj.read() if fobj else b""))
                 groups.append(parts[0] if len(parts) > 1 else None)
+    except tarfile.ReadError as e:  # tarfile lists every decompressor it tried: too long for one line
+        reason = "not a tar file, plain or compressed" if "could not be opened" in str(e) else str(e)
+        raise LatentlabError(f"{name}: cannot read as a tar archive ({reason}); expected a .tar, .tar.gz, "
+                             ".tar.bz2 or .tar.xz of images") from None
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise LatentlabError(
             f"{name}: cannot read as a tar archive ({e}); expected a .tar or .tar.gz") from None
-    _warn_skipped(name, skipped)
     if not items:
         where = f" under '{prefix}'" if prefix else ""
         raise LatentlabError(
             f"{name}: no images found{where}; top-level entries: {sorted(top_dirs)[:5]}")
+    _warn_skipped(name, skipped)
     order = sorted(range(len(items)), key=lambda i: items[i].name)
     items, groups = [items[i] for i in order], [groups[i] for i in order]
     labels, names = labels_from_groups(groups, name)
