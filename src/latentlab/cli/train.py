@@ -80,12 +80,13 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
     """Train an autoencoder and write a run folder (config, weights, metrics, loss curve, checkpoints)."""
-    from latentlab.train.api import resume_run, train_run
+    from latentlab.train.api import is_global_zero, resume_run, train_run
     from latentlab.train.trainer import TrainConfig
 
     if resume:
         resume_run(out, progress=not quiet, epochs=epochs)
-        console.print(f"run resumed and finished: [bold]{out}[/]")
+        if is_global_zero():  # with --devices N, every process runs this command
+            console.print(f"run resumed and finished: [bold]{out}[/]")
         return
     batch = batch_spec_from_options(crop, center_crop, resize, value_range, noise)
     cfg = TrainConfig(epochs=10 if epochs is None else epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
@@ -99,4 +100,5 @@ def train(
     model_config = model_config_from_options(model, preset, batch.output_shape(images.image_shape),
                                              batch.value_range, **options)
     trained = train_run(model_config, images, batch, cfg, out, overwrite=overwrite, progress=not quiet)
-    console.print(f"{trained.describe()}\nrun written to [bold]{out}[/]")
+    if is_global_zero():
+        console.print(f"{trained.describe()}\nrun written to [bold]{out}[/]")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -62,10 +62,12 @@ def train_run(model_config: Any, data: ImageSet, batch: BatchSpec, train: TrainC
     torch.manual_seed(train.seed)
     model = build(model_config)
     fabric = _launch(train)
-    if fabric.is_global_zero:
+
+    def start() -> None:
         prepare_out_dir(out, overwrite)
         write_json(out / CONFIG, config)
-    fabric.barrier()
+
+    on_rank_zero(fabric, start)
     return _fit(model, data, batch, train, out, fabric, resume=False, progress=progress, callbacks=callbacks)
 
 
@@ -94,21 +96,47 @@ def resume_run(out: str | Path, data: ImageSet | None = None, *, progress: bool 
     torch.manual_seed(train.seed)
     model = build(model_config)
     fabric = _launch(train)
-    if fabric.is_global_zero:
+
+    def restart() -> None:
         (out / COMPLETE).unlink(missing_ok=True)
         remove_temporaries(out)  # what a killed write left behind
         if epochs:
             config["train"] = asdict(train)
             write_json(out / CONFIG, config)
-    fabric.barrier()
+
+    on_rank_zero(fabric, restart)
     return _fit(model, data, batch, train, out, fabric, resume=True, progress=progress, callbacks=callbacks)
 
 
 def _launch(train: TrainConfig) -> Any:
+    """Fabric for ``train``; with several processes, start the others (Fabric's launcher re-runs
+    this command with LOCAL_RANK set) or join them (torchrun, SLURM, ... started them)."""
     fabric = make_fabric(train)
     if fabric.world_size > 1 or train.strategy != "auto":
         fabric.launch()
     return fabric
+
+
+def on_rank_zero(fabric: Any, fn: Callable[[], None]) -> None:
+    """Run ``fn`` on global rank 0 only. A LatentlabError it raises is raised on every rank, so
+    that no rank waits forever for one that stopped (e.g. on an existing run folder)."""
+    error = None
+    if fabric.is_global_zero:
+        try:
+            fn()
+        except LatentlabError as exc:
+            error = str(exc)
+    if fabric.world_size > 1:
+        error = fabric.broadcast(error, src=0)  # also the barrier: rank 0 has finished ``fn``
+    if error is not None:
+        raise LatentlabError(error)
+
+
+def is_global_zero() -> bool:
+    """True in a single process and on global rank 0 of a multi-process run (to print once)."""
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def _fit(model: Autoencoder, data: ImageSet, batch: BatchSpec, train: TrainConfig, out: Path, fabric: Any,
@@ -118,7 +146,7 @@ def _fit(model: Autoencoder, data: ImageSet, batch: BatchSpec, train: TrainConfi
     val_batches = None
     if len(val_idx):
         val_batches = ImageBatches(data.images, val_idx, train.batch_size, dataclasses.replace(batch, noise=0.0),
-                                   shuffle=False, seed=train.seed)
+                                   shuffle=False, seed=train.seed, equal_shards=False)
     hooks: list[Callback] = [MetricsCSV(out / METRICS), *callbacks]
     if progress:
         hooks.insert(0, ProgressBar())

@@ -15,12 +15,20 @@ from torch import Tensor
 
 from latentlab.data.batches import BatchSpec, add_noise, to_model_input
 
+Batch = tuple[Tensor, Tensor]  # (x_in, target), each (N, C, H, W)
+
 
 class ImageBatches:
-    """(x_in, target) float batches (N, C, H, W) from ``images[indices]``."""
+    """(x_in, target) float batches (N, C, H, W) from ``images[indices]``.
+
+    ``equal_shards``: every rank gets the same number of rows (what training needs, so that all
+    ranks take the same number of synchronised steps; up to world_size - 1 rows are left out of
+    each epoch). Without it (evaluation) the shards may differ by one row and nothing is left out.
+    """
 
     def __init__(self, images: np.ndarray, indices: np.ndarray, batch_size: int, spec: BatchSpec,
-                 *, shuffle: bool = True, seed: int = 0, noise: float = 0.0) -> None:
+                 *, shuffle: bool = True, seed: int = 0, noise: float = 0.0,
+                 equal_shards: bool = True) -> None:
         self.images = images
         self.indices = np.asarray(indices, dtype=np.int64)
         self.batch_size = batch_size
@@ -28,10 +36,16 @@ class ImageBatches:
         self.shuffle = shuffle
         self.seed = seed
         self.noise = noise
+        self.equal_shards = equal_shards
 
-    def num_batches(self, world_size: int = 1) -> int:
-        per_rank = len(self.indices) // world_size if world_size > 1 else len(self.indices)
-        return max(1, -(-per_rank // self.batch_size))
+    def num_batches(self, world_size: int = 1, rank: int = 0) -> int:
+        return max(1, -(-self.shard_size(world_size, rank) // self.batch_size))
+
+    def shard_size(self, world_size: int = 1, rank: int = 0) -> int:
+        n = len(self.indices)
+        if world_size == 1:
+            return n
+        return n // world_size if self.equal_shards else len(range(rank, n, world_size))
 
     def __len__(self) -> int:
         return self.num_batches()
@@ -42,21 +56,23 @@ class ImageBatches:
         if self.shuffle:
             idx = idx[np.random.default_rng([self.seed, epoch]).permutation(len(idx))]
         if world_size > 1:
-            per_rank = len(idx) // world_size  # equal shards so every rank takes the same steps
-            idx = idx[rank::world_size][:per_rank]
+            idx = idx[rank::world_size][:self.shard_size(world_size, rank)]
         return idx
 
     def epoch(self, epoch: int, rank: int = 0, world_size: int = 1, start: int = 0,
-              device: torch.device | None = None) -> Iterator[tuple[Tensor, Tensor]]:
-        """Yield batches ``start``, ``start + 1``, ... of this epoch."""
+              device: torch.device | None = None,
+              memory_format: torch.memory_format = torch.contiguous_format) -> Iterator[Batch]:
+        """Yield batches ``start``, ``start + 1``, ... of this epoch (``memory_format``: see
+        :func:`~latentlab.data.batches.to_model_input`)."""
         idx = self.order(epoch, rank, world_size)
-        for b in range(start, self.num_batches(world_size)):
+        for b in range(start, self.num_batches(world_size, rank)):
             rows = np.sort(idx[b * self.batch_size:(b + 1) * self.batch_size])  # sorted: sequential reads
             if len(rows) == 0:
                 return
-            target = to_model_input(self.images[rows], self.spec, device=device)
+            target = to_model_input(self.images[rows], self.spec, device=device, memory_format=memory_format)
             if self.noise > 0:
-                gen = torch.Generator().manual_seed(hash((self.seed, epoch, b, rank)) & 0x7FFFFFFF)
+                seed = hash((self.seed, epoch, b, rank)) & 0x7FFFFFFF
+                gen = torch.Generator(target.device).manual_seed(seed)
                 yield add_noise(target, self.noise, generator=gen, value_range=self.spec.value_range), target
             else:
                 yield target, target
