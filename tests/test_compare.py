@@ -124,6 +124,9 @@ def numbers_table(text: str) -> dict[str, tuple[float, float]]:
 
 def check_page(out: Path) -> str:
     text = (out / "compare.html").read_text(encoding="utf-8")
+    assert "<script" not in text and not re.search(r"https?://", text)  # opens offline
+    srcs = re.findall(r'<img src="([^"]*)"', text)
+    assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
     table = numbers_table(text)
     mse = table["reconstruction MSE (pixels in [0, 1])"]
     assert all(0 < v < 1 for v in mse)

@@ -1,4 +1,4 @@
-"""The report and the AE-vs-VAE page open in a real Chromium with the network cut off: every image loads."""
+"""The run report opens in a real Chromium with the network cut off, and every image loads."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def open_offline(page_path: Path, screenshot: Path) -> tuple[list[dict], list[st
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.route("**/*", route)
             page.goto(page_path.resolve().as_uri(), wait_until="load")
-            images = page.evaluate("() => Array.from(document.images).map(i => ({alt: i.alt, complete: i.complete,"
-                                   " width: i.naturalWidth, src: i.src.slice(0, 22)}))")
+            images = page.evaluate("() => Array.from(document.images).map(i => ({alt: i.alt, "
+                                   "complete: i.complete, width: i.naturalWidth, src: i.src.slice(0, 22)}))")
             headings = page.locator("h2").all_inner_texts()
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
@@ -57,16 +57,3 @@ def test_report_opens_offline_and_every_image_loads(tiny_run: Path, tmp_path: Pa
         assert im["complete"] and im["width"] > 0, im
         assert im["src"].startswith("data:image/png;base64")
     assert (tmp_path / "report.png").stat().st_size > 10_000
-
-
-def test_compare_page_opens_offline(tiny_run: Path, tiny_vae_run: Path, tmp_path: Path) -> None:
-    from latentlab.compare import compare_runs
-    from latentlab.runs import open_run, run_data
-    from latentlab.viz.compare_page import write_page
-
-    ae, vae = open_run(tiny_run), open_run(tiny_vae_run)
-    page_path = write_page(compare_runs(ae, vae, run_data(ae, None), n_samples=16), tmp_path / "cmp")
-    images, headings, blocked = open_offline(page_path, tmp_path / "compare.png")
-    assert blocked == []
-    assert "What the numbers show" in headings
-    assert len(images) == 3 and all(im["complete"] and im["width"] > 0 for im in images)

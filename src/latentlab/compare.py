@@ -103,8 +103,12 @@ class ModelEvidence:
         return self.sample_distance[source] / max(self.recon_distance, 1e-12)
 
     def to_dict(self) -> dict[str, Any]:
-        skip = {"images"}
-        return {k: v for k, v in self.__dict__.items() if k not in skip}
+        """The numbers (no images); NaN as None, so the JSON is strict."""
+        def clean(v: Any) -> Any:
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            return None if isinstance(v, float) and v != v else v
+        return {k: clean(v) for k, v in self.__dict__.items() if k != "images"}
 
 
 @torch.no_grad()
@@ -169,14 +173,13 @@ def evaluation_rows(runs: tuple[Run, Run], data: Any, max_eval: int = 400,
         train = run.config.get("train", {})
         splits.add((run.data_spec, run.config.get("data", {}).get("n_images"),
                     float(train.get("val_fraction", 0.0)), int(train.get("seed", 0))))
-    same = len(splits) == 1
+    if n < 10:
+        raise LatentlabError(f"--data {data.spec}: {n} images; expected at least 10 to compare on")
     spec, n_images, val_fraction, seed = next(iter(splits))
-    if same and spec == data.spec and n_images == n and val_fraction > 0:
-        ref, held = split_indices(n, val_fraction, seed)
+    ref, held = split_indices(n, val_fraction, seed) if val_fraction > 0 else (np.arange(n), np.arange(0))
+    if len(splits) == 1 and spec == data.spec and n_images == n and len(held) >= 2:
         how = f"the {len(held)} validation images both models were trained without"
     else:
-        if n < 4:
-            raise LatentlabError(f"--data {data.spec}: {n} images; expected at least 4 to compare on")
         ref, held = split_indices(n, 0.2, 0)
         seen = any(run.data_spec == data.spec for run in runs)
         how = (f"a 20% split of {data.spec}" + (" (which a model trained on: not strictly held out)"

@@ -8,21 +8,50 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from latentlab.compare import Comparison, summary_paragraph, verdicts
 from latentlab.data.batches import to_uint8
-from latentlab.io import write_json, write_text
+from latentlab.io import save_figure, write_json, write_text
 from latentlab.viz import html
-from latentlab.viz.grids import image_grid
+from latentlab.viz.latent import mosaic
+from latentlab.viz.plots import figure
 
 PAGE = "compare.html"
 N_SHOWN = 10
 
 
-def _u8(x: Any) -> list[Any]:
-    return list(to_uint8(x, (0.0, 1.0)))
+def _u8(x: Any) -> np.ndarray:
+    return to_uint8(x, (0.0, 1.0))  # (N, H, W, C)
 
 
-def _mse_titles(images: dict[str, Any], n: int) -> list[str]:
+def rows_figure(rows: list[np.ndarray], labels: list[str], path: Path,
+                captions: list[list[str]] | None = None) -> Path:
+    """One mosaic per row of uint8 (S, H, W, C) panels, labelled on the left; ``captions[r]``
+    under each panel of row r. One ``imshow`` per row keeps a 4 x 10 figure fast."""
+    s = max(len(r) for r in rows)
+    h, w = rows[0].shape[1:3]
+    gap = max(1, h // 16)
+    row_h, cap_h, left = 1.0, (0.22 if captions else 0.06), 1.3  # inches
+    width, height = left + 1.0 * s + 0.1, len(rows) * (row_h + cap_h) + 0.1
+    fig = figure(figsize=(width, height))
+    for r, row in enumerate(rows):
+        top = 0.05 + r * (row_h + cap_h)
+        ax = fig.add_axes((left / width, 1 - (top + row_h) / height, 1.0 * len(row) / width, row_h / height))
+        big = mosaic(row[None], gap)
+        ax.imshow(big[..., 0] if big.shape[-1] == 1 else big, cmap="gray" if big.shape[-1] == 1 else None,
+                  vmin=0, vmax=255, interpolation="nearest", aspect="auto")
+        ax.set_yticks([])
+        ax.text(-0.08 / len(row), 0.5, labels[r], transform=ax.transAxes, ha="right", va="center", fontsize=8)
+        ax.set_xticks([j * (w + gap) + (w - 1) / 2 for j in range(len(row))],
+                      captions[r] if captions else [""] * len(row), fontsize=7)
+        ax.tick_params(length=0, pad=2)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    return save_figure(fig, path, dpi=100)
+
+
+def _mse_captions(images: dict[str, Any], n: int) -> list[str]:
     mse = (images["reconstructions"][:n] - images["originals"][:n]).pow(2).flatten(1).mean(1)
     return [f"MSE {m:.4f}" for m in mse.tolist()]
 
@@ -31,17 +60,18 @@ def write_figures(c: Comparison, out: Path) -> dict[str, Path]:
     """recon.png, samples.png, interpolation.png in ``out``."""
     ae, vae = c.ae.images, c.vae.images
     n = min(8, len(ae["originals"]))
-    recon = image_grid(
-        [_u8(ae["originals"][:n]), _u8(ae["reconstructions"][:n]), _u8(vae["reconstructions"][:n])],
-        [[""] * n, _mse_titles(ae, n), _mse_titles(vae, n)],
-        out / "recon.png", row_labels=["original", "AE", "VAE"], panel=1.3)
-    samples = image_grid(
-        [_u8(ae["prior"][:N_SHOWN]), _u8(ae["fitted"][:N_SHOWN]), _u8(vae["prior"][:N_SHOWN]),
-         _u8(vae["fitted"][:N_SHOWN])], None, out / "samples.png",
-        row_labels=["AE, z ~ N(0, I)", "AE, fitted Gaussian", "VAE, z ~ N(0, I)", "VAE, fitted Gaussian"],
-        panel=1.1)
-    interp = image_grid([_u8(ae["interpolation"]), _u8(vae["interpolation"])], None,
-                        out / "interpolation.png", row_labels=["AE", "VAE"], panel=1.1)
+    recon = rows_figure([_u8(ae["originals"][:n]), _u8(ae["reconstructions"][:n]),
+                         _u8(vae["reconstructions"][:n])], ["original", "AE", "VAE"], out / "recon.png",
+                        [[""] * n, _mse_captions(ae, n), _mse_captions(vae, n)])
+    samples = rows_figure([_u8(images[source][:N_SHOWN]) for images in (ae, vae)
+                           for source in ("prior", "fitted")],
+                          ["AE\nz ~ N(0, I)", "AE\nfitted Gaussian", "VAE\nz ~ N(0, I)",
+                           "VAE\nfitted Gaussian"], out / "samples.png")
+    steps = len(ae["interpolation"])
+    interp = rows_figure([np.concatenate([_u8(images["originals"][:1]), _u8(images["interpolation"]),
+                                          _u8(images["originals"][1:2])]) for images in (ae, vae)],
+                         ["AE", "VAE"], out / "interpolation.png",
+                         [["image A", *[""] * steps, "image B"]] * 2)
     return {"recon": recon, "samples": samples, "interpolation": interp}
 
 
@@ -101,9 +131,10 @@ def write_page(c: Comparison, out: Path) -> Path:
         ("summary", "What the numbers show", f'<p class="summary">{html.esc(summary_paragraph(c))}</p>'
                                             + _verdicts(c)),
         ("numbers", "Numbers", _numbers(c)),
-        ("samples", "Samples", "<p>Decoded latents: four rows of ten.</p>"
+        ("samples", "Samples", "<p>Decoded latents, ten per row.</p>"
                                + html.img(figures["samples"], "samples from each model")),
-        ("interpolation", "Interpolation", "<p>Linear path between the codes of two held-out images.</p>"
+        ("interpolation", "Interpolation", "<p>The decoded linear path between the codes of two held-out "
+                                           "images; the originals at the ends.</p>"
                                            + html.img(figures["interpolation"], "interpolations")),
         ("reconstructions", "Reconstructions", html.img(figures["recon"], "reconstructions")),
         ("models", "Models", html.table(["", "model", "run folder"],
