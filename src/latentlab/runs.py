@@ -58,7 +58,8 @@ class Run:
 
     @property
     def data_spec(self) -> str | None:
-        return self.config.get("data", {}).get("spec")
+        spec = self.config.get("data", {}).get("spec")
+        return spec if isinstance(spec, str) else None
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -106,7 +107,7 @@ def prepare_out_dir(path: Path, overwrite: bool) -> None:
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, val) row indices: a seeded permutation, the first ``val_fraction`` for validation."""
     perm = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(n * val_fraction))
+    n_val = round(n * val_fraction)
     if val_fraction > 0 and n_val == 0 and n > 1:
         n_val = 1
     if n - n_val < 1:

@@ -29,7 +29,7 @@ import safetensors.torch  # noqa: F401
 import torch  # noqa: F401
 
 import latentlab.cli.app
-import latentlab.train.api  # noqa: F401
+import latentlab.train.api
 
 
 def _die() -> None:

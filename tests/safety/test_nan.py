@@ -22,7 +22,7 @@ from latentlab.losses import LossTerms, model_loss
 from latentlab.models import FCNConfig, build
 from latentlab.train.batches import ImageBatches
 from latentlab.train.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
-from latentlab.train.trainer import Trainer, TrainConfig, make_optimizer
+from latentlab.train.trainer import TrainConfig, Trainer, make_optimizer
 
 SMALL = BatchSpec(resize=(8, 8))
 

@@ -17,6 +17,7 @@ weights (``config.json`` + ``model.safetensors``); loading never unpickles anyth
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -69,7 +70,7 @@ def check_in_shape(in_shape: tuple[int, ...]) -> None:
 def mlp(sizes: list[int], act: str, batchnorm: bool, final_act: bool = False) -> list[nn.Module]:
     """Linear layers between consecutive ``sizes``; BatchNorm + activation after hidden layers."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2 or final_act:
             if batchnorm:
@@ -139,7 +140,7 @@ class Autoencoder(nn.Module):
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
-        return tuple(self.config.in_shape)  # type: ignore[return-value]
+        return tuple(self.config.in_shape)
 
     def encode(self, x: Tensor) -> Any:
         return self.encoder(self._encoder_input(x)).flatten(1)
@@ -150,7 +151,8 @@ class Autoencoder(nn.Module):
         return out.mode() if isinstance(out, DiagonalGaussian) else out
 
     def decode(self, z: Tensor) -> Tensor:
-        return self.decoder(self._decoder_input(z)).reshape(z.shape[0], *self.in_shape)
+        x_hat: Tensor = self.decoder(self._decoder_input(z)).reshape(z.shape[0], *self.in_shape)  # (N, C, H, W)
+        return x_hat
 
     def forward(self, x: Tensor) -> AEOutput:
         z = self.encode(x)

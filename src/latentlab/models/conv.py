@@ -7,6 +7,7 @@ elements by ``encode``; with ``latent_dim`` set, a Linear bottleneck gives a sma
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from torch import Tensor, nn
@@ -50,7 +51,7 @@ class ConvConfig:
 
 def feature_shape(config: ConvConfig) -> tuple[int, int, int]:
     """(C, h, w) after the conv stack; checks that the mirrored stack gives back the input size."""
-    c, h, w = config.in_shape
+    _, h, w = config.in_shape
     k, s, p = config.kernel, config.stride, config.padding
     sizes = [(h, w)]
     for _ in config.channels:
@@ -84,7 +85,7 @@ def deconv_stack(channels: tuple[int, ...], out_channels: int, config: ConvConfi
     """The mirror of :func:`conv_stack`, ending in the output activation."""
     widths = (*reversed(channels), out_channels)
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
         layers.append(nn.ConvTranspose2d(a, b, config.kernel, stride=config.stride, padding=config.padding))
         if i < len(widths) - 2:
             if config.batchnorm:

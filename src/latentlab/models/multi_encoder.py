@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from latentlab.errors import LatentlabError
 from latentlab.models.base import (
     ACTIVATIONS,
     OUT_ACTIVATIONS,
@@ -23,7 +24,6 @@ from latentlab.models.base import (
     mlp,
     out_activation,
 )
-from latentlab.errors import LatentlabError
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class VariationalAutoencoder(Autoencoder):
     def beta(self) -> float:
         return float(self.config.beta)
 
-    def encode(self, x: Tensor) -> DiagonalGaussian:  # type: ignore[override]
+    def encode(self, x: Tensor) -> DiagonalGaussian:
         h = self.encoder(self._encoder_input(x))
         return DiagonalGaussian(self.mu_head(h).flatten(1), self.logvar_head(h).flatten(1))
 
