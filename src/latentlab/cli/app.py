@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "latentlab.cli.latent",
     "latentlab.cli.explore",
     "latentlab.cli.serve",
+    "latentlab.cli.anomaly",
     "latentlab.cli.compare",
     "latentlab.cli.report",
 ]

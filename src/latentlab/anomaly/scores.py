@@ -1,0 +1,313 @@
+"""Anomaly scores from an autoencoder: higher = more anomalous, one number per image.
+
+The idea (Japkowicz et al., 1995; Sakurada & Yairi, 2014; the course's HW8): a model trained on
+normal images only reconstructs them well and anything else badly, so the reconstruction error
+ranks anomalies. Beside it, how unusual the latent code is under a density fitted on the
+normal training latents (Mahalanobis distance, Lee et al., 2018; or a Gaussian mixture, Zong et
+al., 2018 "DAGMM"), the structural-similarity error (Wang et al., 2004; Bergmann et al., 2019 use
+it for AE anomaly maps), and for a VAE the negative ELBO (An & Cho, 2015).
+
+=================  ==================================================================================
+kind               score of one image
+=================  ==================================================================================
+``mse``            mean squared error per pixel, in the model's value range
+``course``         sqrt of the *summed* squared error in [-1, 1] space (the course's Kaggle score)
+``ssim``           1 - mean SSIM (Gaussian window, sigma 1.5) between x and x_hat
+``elbo``           negative ELBO on the training objective's scale: mse + beta * KL / pixels (VAE only)
+``mahalanobis``    Mahalanobis distance of z = embed(x) to the normal training latents
+``gmm``            negative log-likelihood of z under a Gaussian mixture fitted on training latents
+``combined``       sum of standardised log-scores of ``parts`` (default mse + mahalanobis)
+=================  ==================================================================================
+
+``mahalanobis``, ``gmm`` and ``combined`` need statistics of normal training data
+(:class:`ScoreStats`, made by :func:`fit_stats`); :class:`~latentlab.anomaly.detector.ReconstructionDetector`
+fits them for you. Every function takes model-space images x (N, C, H, W) and returns (N,) float32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from latentlab.anomaly.density import LatentDensity, fit_density
+from latentlab.data.batches import BatchSpec, to_model_input
+from latentlab.errors import LatentlabError
+from latentlab.models.base import Autoencoder, DiagonalGaussian
+
+RECONSTRUCTION_KINDS = ("mse", "course", "ssim")
+LATENT_KINDS = ("mahalanobis", "gmm")
+SCORE_KINDS = (*RECONSTRUCTION_KINDS, "elbo", *LATENT_KINDS, "combined")
+DEFAULT_PARTS = ("mse", "mahalanobis")
+_EPS = 1e-12
+
+
+# ---------------------------------------------------------------- checks
+
+
+def check_kind(model: Autoencoder, kind: str, parts: Sequence[str] = DEFAULT_PARTS) -> str:
+    """``kind`` if ``model`` can give it; LatentlabError naming what it can give otherwise."""
+    if kind not in SCORE_KINDS:
+        raise LatentlabError(f"score '{kind}': expected one of {', '.join(SCORE_KINDS)}")
+    if kind == "combined":
+        if len(parts) < 1 or len(set(parts)) != len(parts):
+            raise LatentlabError(f"combined score parts {tuple(parts)}: expected distinct score kinds")
+        for part in parts:
+            if part == "combined":
+                raise LatentlabError("combined score parts: 'combined' cannot be a part of itself")
+            check_kind(model, part)
+    if kind == "elbo" and not model.is_variational:
+        usable = [k for k in SCORE_KINDS if k != "elbo"]
+        raise LatentlabError(
+            f"score 'elbo': needs a variational model (a VAE); this is a plain {model.config.kind} "
+            f"autoencoder; use one of {', '.join(usable)}")
+    return kind
+
+
+def needs_stats(kind: str) -> bool:
+    """Whether ``kind`` needs statistics of normal training data (:func:`fit_stats`)."""
+    return kind in LATENT_KINDS or kind == "combined"
+
+
+def needed_parts(kind: str, parts: Sequence[str] = DEFAULT_PARTS) -> tuple[str, ...]:
+    return tuple(parts) if kind == "combined" else (kind,)
+
+
+# ---------------------------------------------------------------- per-pixel pieces
+
+
+def error_map(x: Tensor, x_hat: Tensor) -> Tensor:
+    """Per-pixel squared error averaged over channels: (N, C, H, W) x2 -> (N, H, W)."""
+    return (x_hat.float() - x.float()).pow(2).mean(dim=1)
+
+
+def _gaussian_window(size: int, sigma: float, channels: int, device: torch.device) -> Tensor:
+    t = torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-t.pow(2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()  # (C, 1, k, k)
+
+
+def ssim_map(x: Tensor, x_hat: Tensor, data_range: float = 2.0, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """Local SSIM (Wang et al., 2004) per valid window position, (N, C, H-k+1, W-k+1).
+
+    The window is shrunk (odd, >= 3) for images smaller than ``window``.
+    """
+    x, x_hat = x.float(), x_hat.float()
+    size = min(window, x.shape[-1], x.shape[-2])
+    size = max(3, size - (1 - size % 2))
+    w = _gaussian_window(size, sigma, x.shape[1], x.device)
+    conv = lambda t: F.conv2d(t, w, groups=x.shape[1])  # noqa: E731
+    mu_x, mu_y = conv(x), conv(x_hat)
+    var_x = conv(x * x) - mu_x.pow(2)
+    var_y = conv(x_hat * x_hat) - mu_y.pow(2)
+    cov = conv(x * x_hat) - mu_x * mu_y
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x.pow(2) + mu_y.pow(2) + c1) * (var_x + var_y + c2))
+
+
+# ---------------------------------------------------------------- fitted statistics
+
+
+@dataclass
+class ScoreStats:
+    """What latent and combined scores learn from normal training data.
+
+    ``density`` scores latents; ``center`` / ``scale`` standardise log(score) of each part of
+    a combined score (mean and standard deviation over the training images).
+    """
+
+    density: LatentDensity | None = None
+    parts: tuple[str, ...] = ()
+    center: dict[str, float] = dataclasses.field(default_factory=dict)
+    scale: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- scores
+
+
+def _forward(model: Autoencoder, x: Tensor) -> tuple[Tensor, Tensor, DiagonalGaussian | None]:
+    """(z, x_hat, posterior): the latent (posterior mean for a VAE) and its decoding."""
+    posterior = model.encode(x)
+    if isinstance(posterior, DiagonalGaussian):
+        z = posterior.mode()
+    else:
+        z, posterior = posterior, None
+    return z, model.decode(z), posterior
+
+
+def _course(x: Tensor, x_hat: Tensor, value_range: tuple[float, float]) -> Tensor:
+    lo, hi = value_range
+    diff = (x_hat.float() - x.float()) * (2.0 / (hi - lo))  # the error in [-1, 1] units
+    return diff.pow(2).flatten(1).sum(dim=1).sqrt()
+
+
+def _elbo(model: Autoencoder, x: Tensor, x_hat: Tensor, posterior: DiagonalGaussian | None,
+          samples: int, generator: torch.Generator | None) -> Tensor:
+    if posterior is None:
+        raise LatentlabError("score 'elbo': needs a variational model (a VAE)")
+    if samples > 0:  # Monte Carlo E_q[recon] instead of the reconstruction at the posterior mean
+        recon = torch.stack([(model.decode(posterior.sample(generator)).float() - x.float())
+                             .pow(2).flatten(1).mean(1) for _ in range(samples)]).mean(0)
+    else:
+        recon = (x_hat.float() - x.float()).pow(2).flatten(1).mean(1)
+    beta = float(getattr(model.config, "beta", 1.0))
+    return recon + beta * posterior.kl().float() / x[0].numel()
+
+
+@torch.no_grad()
+def latent_and_parts(model: Autoencoder, x: Tensor, parts: Sequence[str], *,
+                     value_range: tuple[float, float] = (-1.0, 1.0), stats: ScoreStats | None = None,
+                     samples: int = 0, generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    """(z, {kind: (N,)}): the latent and several base scores (not ``combined``) from one pass."""
+    z, x_hat, posterior = _forward(model, x)
+    out: dict[str, Tensor] = {}
+    for kind in parts:
+        if kind == "mse":
+            out[kind] = error_map(x, x_hat).flatten(1).mean(1)
+        elif kind == "course":
+            out[kind] = _course(x, x_hat, value_range)
+        elif kind == "ssim":
+            out[kind] = 1.0 - ssim_map(x, x_hat, data_range=value_range[1] - value_range[0]).flatten(1).mean(1)
+        elif kind == "elbo":
+            out[kind] = _elbo(model, x, x_hat, posterior, samples, generator)
+        elif kind in LATENT_KINDS:
+            if stats is None or stats.density is None or stats.density.kind != kind:
+                raise LatentlabError(
+                    f"score '{kind}': needs a latent density fitted on normal training data "
+                    f"(fit_stats, or use ReconstructionDetector)")
+            out[kind] = stats.density.score(z)
+        else:
+            raise LatentlabError(f"score '{kind}': expected one of {', '.join(SCORE_KINDS[:-1])}")
+    return z, {k: v.float() for k, v in out.items()}
+
+
+def score_parts(model: Autoencoder, x: Tensor, parts: Sequence[str], **kw: Any) -> dict[str, Tensor]:
+    """Several base scores (not ``combined``) from one forward pass: kind -> (N,)."""
+    return latent_and_parts(model, x, parts, **kw)[1]
+
+
+def combine(parts: dict[str, Tensor], stats: ScoreStats) -> Tensor:
+    """Sum over parts of (log score - training mean) / training std, (N,)."""
+    total = torch.zeros_like(next(iter(parts.values())), dtype=torch.float64)
+    for kind in stats.parts:
+        total += (torch.log(parts[kind].double().clamp_min(_EPS)) - stats.center[kind]) / stats.scale[kind]
+    return total.float()
+
+
+def score_images(model: Autoencoder, x: Tensor, kind: str = "mse", *, parts: Sequence[str] = DEFAULT_PARTS,
+                 value_range: tuple[float, float] = (-1.0, 1.0), stats: ScoreStats | None = None,
+                 samples: int = 0, generator: torch.Generator | None = None) -> Tensor:
+    """Anomaly score of each image of ``x`` (N, C, H, W) -> (N,); higher = more anomalous.
+
+    ``value_range`` is the range the model's inputs were scaled to (for ``course`` and
+    ``ssim``); ``stats`` (from :func:`fit_stats`) is needed by ``mahalanobis``, ``gmm`` and
+    ``combined``; ``samples`` > 0 estimates the ELBO's reconstruction term by sampling.
+    """
+    check_kind(model, kind, parts)
+    if kind == "combined":
+        if stats is None or stats.parts != tuple(parts):
+            raise LatentlabError(f"score 'combined' of {', '.join(parts)}: needs statistics fitted on "
+                                 f"normal training data (fit_stats, or use ReconstructionDetector)")
+        found = score_parts(model, x, parts, value_range=value_range, stats=stats, samples=samples,
+                            generator=generator)
+        return combine(found, stats)
+    return score_parts(model, x, (kind,), value_range=value_range, stats=stats, samples=samples,
+                       generator=generator)[kind]
+
+
+# ---------------------------------------------------------------- whole data sets, streamed
+
+
+def input_batches(images: np.ndarray, batch: BatchSpec, batch_size: int = 256,
+                  device: torch.device | str | None = None) -> Iterator[Tensor]:
+    """Model inputs (n, C, H, W) of consecutive rows of a uint8 (N, H, W, C) set, prepared as in
+    training (the run's BatchSpec without noise, as :func:`latentlab.runs.model_inputs`)."""
+    if batch_size < 1:
+        raise LatentlabError(f"--batch-size {batch_size}: expected a positive integer")
+    clean = dataclasses.replace(batch, noise=0.0)
+    for start in range(0, len(images), batch_size):
+        yield to_model_input(images[start:start + batch_size], clean, device=device)
+
+
+def _model_device(model: Autoencoder) -> torch.device:
+    return next(model.parameters()).device
+
+
+def stream_parts(model: Autoencoder, images: np.ndarray, batch: BatchSpec, parts: Sequence[str], *,
+                 batch_size: int = 256, stats: ScoreStats | None = None, samples: int = 0,
+                 progress: bool = False, what: str = "scoring") -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
+    """:func:`latent_and_parts` over a whole uint8 set in batches (a rich bar when ``progress``)."""
+    from latentlab.anomaly.progress import progress_bar
+
+    generator = torch.Generator().manual_seed(0) if samples > 0 else None
+    device = _model_device(model)
+    with progress_bar(len(images), what, enabled=progress) as advance:
+        for x in input_batches(images, batch, batch_size, device):
+            yield latent_and_parts(model, x, parts, value_range=batch.value_range, stats=stats,
+                                   samples=samples, generator=generator)
+            advance(len(x))
+
+
+def stream_scores(model: Autoencoder, images: np.ndarray, batch: BatchSpec, kind: str = "mse", *,
+                  parts: Sequence[str] = DEFAULT_PARTS, batch_size: int = 256, stats: ScoreStats | None = None,
+                  samples: int = 0, progress: bool = False) -> Iterator[np.ndarray]:
+    """Scores of consecutive batches of ``images`` (uint8 NHWC, maybe a memmap), one array per batch."""
+    check_kind(model, kind, parts)
+    if kind == "combined" and (stats is None or stats.parts != tuple(parts)):
+        raise LatentlabError("score 'combined': needs statistics fitted on normal training data (fit_stats)")
+    for _, found in stream_parts(model, images, batch, needed_parts(kind, parts), batch_size=batch_size,
+                                 stats=stats, samples=samples, progress=progress):
+        scores = combine(found, stats) if kind == "combined" else found[kind]  # type: ignore[arg-type]
+        yield scores.cpu().numpy()
+
+
+def score_dataset(model: Autoencoder, images: np.ndarray, batch: BatchSpec, kind: str = "mse",
+                  **kw: object) -> np.ndarray:
+    """All scores of a uint8 set (N,) float32; keywords as :func:`stream_scores`."""
+    chunks = list(stream_scores(model, images, batch, kind, **kw))  # type: ignore[arg-type]
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def fit_stats(model: Autoencoder, images: np.ndarray, batch: BatchSpec, kind: str, *,
+              parts: Sequence[str] = DEFAULT_PARTS, batch_size: int = 256, n_components: int = 4,
+              samples: int = 0, progress: bool = False) -> tuple[ScoreStats, np.ndarray]:
+    """Fit what ``kind`` needs on normal training images (uint8 NHWC) in one pass: a latent
+    density for ``mahalanobis`` / ``gmm``, per-part standardisation for ``combined``.
+
+    Returns (stats, the training images' scores (N,)).
+    """
+    check_kind(model, kind, parts)
+    wanted = needed_parts(kind, parts)
+    latent = next((k for k in wanted if k in LATENT_KINDS), None)
+    pixel_parts = [k for k in wanted if k not in LATENT_KINDS]
+    zs: list[Tensor] = []
+    found: dict[str, list[Tensor]] = {k: [] for k in pixel_parts}
+    for z, chunk in stream_parts(model, images, batch, pixel_parts, batch_size=batch_size, samples=samples,
+                                 progress=progress, what="fitting"):
+        if latent is not None:
+            zs.append(z.float().cpu())
+        for k, v in chunk.items():
+            found[k].append(v.cpu())
+    values = {k: torch.cat(v) for k, v in found.items()}
+    stats = ScoreStats()
+    if latent is not None:
+        z_all = torch.cat(zs)
+        stats.density = fit_density(z_all, latent, n_components=n_components)
+        values[latent] = stats.density.score(z_all).float()
+    if kind != "combined":
+        return stats, values[kind].numpy()
+    for k in wanted:
+        logs = torch.log(values[k].double().clamp_min(_EPS))
+        std = float(logs.std()) if len(logs) > 1 else 0.0
+        stats.center[k] = float(logs.mean())
+        stats.scale[k] = std if math.isfinite(std) and std > 1e-12 else 1.0
+    stats.parts = tuple(wanted)
+    return stats, combine(values, stats).numpy()

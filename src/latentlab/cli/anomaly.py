@@ -1,0 +1,142 @@
+"""``latentlab score``, ``latentlab evaluate`` and ``latentlab oneclass``: anomaly detection by reconstruction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from latentlab.cli.common import check_out_file, command, console
+from latentlab.errors import LatentlabError
+
+app = typer.Typer()
+
+SCORE_HELP = "mse, course, ssim, elbo (VAE), mahalanobis, gmm or combined"
+
+
+def _parts(text: str) -> tuple[str, ...]:
+    return tuple(p for p in text.replace(" ", "").split(",") if p)
+
+
+def _detector(run: Path, score: str, parts: str, contamination: float, batch_size: int, quiet: bool):  # type: ignore[no-untyped-def]
+    from latentlab.anomaly.detector import ReconstructionDetector
+    from latentlab.runs import open_run
+
+    r = open_run(run)
+    det = ReconstructionDetector(r, score=score, contamination=contamination, parts=_parts(parts),
+                                 batch_size=batch_size, progress=not quiet)
+    det._check()  # a score the model cannot give: one line before any data is read
+    return r, det
+
+
+def _train_images(r, train_data: str | None, fit_limit: int | None):  # type: ignore[no-untyped-def]
+    from latentlab.anomaly.evaluate import fit_subset
+    from latentlab.runs import run_data
+
+    return fit_subset(run_data(r, train_data).images, fit_limit)
+
+
+@command(app, "score")
+def score_cmd(
+    run: Path = typer.Argument(..., help="a run folder"),
+    data: str = typer.Option(..., "--data", help="images to score, e.g. npy:testingset.npy"),
+    out: Path = typer.Option(Path("prediction.csv"), "--out", help="CSV to write: ID,score (IDs from 0)"),
+    score: str = typer.Option("course", "--score", help=SCORE_HELP),
+    parts: str = typer.Option("mse,mahalanobis", "--parts", help="what a combined score mixes"),
+    train_data: str | None = typer.Option(None, "--train-data",
+                                          help="normal images to fit latent/combined scores on (default: the run's)"),
+    fit_limit: int = typer.Option(5000, "--fit-limit", help="at most this many training images to fit on"),
+    batch_size: int = typer.Option(256, "--batch-size"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """Write the course's Kaggle file: one anomaly score per image (higher = more anomalous)."""
+    from latentlab.anomaly.evaluate import write_scores
+    from latentlab.anomaly.scores import needs_stats
+    from latentlab.runs import run_data
+
+    check_out_file(out, overwrite)
+    r, det = _detector(run, score, parts, 0.05, batch_size, quiet)
+    images = run_data(r, data).images
+    if needs_stats(score):
+        det.fit(_train_images(r, train_data, fit_limit))
+    n = write_scores(det, images, out)
+    console.print(f"{n} scores ({score}) written to {out}", highlight=False, soft_wrap=True)
+
+
+@command(app, "evaluate")
+def evaluate_cmd(
+    run: Path = typer.Argument(..., help="a run folder"),
+    data: str = typer.Option(..., "--data", help="labelled images to evaluate on"),
+    labels: str = typer.Option(..., "--labels",
+                               help="0/1 per image (1 = anomaly): a .npy/.csv/.txt file, or a filter like 'label!=3'"),
+    score: str = typer.Option("mse", "--score", help=SCORE_HELP),
+    parts: str = typer.Option("mse,mahalanobis", "--parts", help="what a combined score mixes"),
+    train_data: str | None = typer.Option(None, "--train-data",
+                                          help="normal images to fit on and set the threshold (default: the run's)"),
+    fit_limit: int = typer.Option(5000, "--fit-limit", help="at most this many training images to fit on"),
+    contamination: float = typer.Option(0.05, "--contamination", help="expected anomaly fraction: the threshold"),
+    k: int = typer.Option(8, "--k", help="how many most and least anomalous images to show"),
+    out_dir: Path = typer.Option(Path("."), "--out-dir", help="folder for the figures"),
+    prefix: str = typer.Option("", "--prefix", help="prefix of the figure file names"),
+    batch_size: int = typer.Option(256, "--batch-size"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing figures"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """ROC AUC and PR AUC against labels; ROC curve, score histogram and the extreme images."""
+    from latentlab.anomaly.evaluate import FIGURES, check_outputs, evaluate
+    from latentlab.anomaly.metrics import check_contamination, check_labels, labels_from
+    from latentlab.runs import run_data
+
+    check_outputs([out_dir / f"{prefix}{name}" for name in FIGURES], overwrite)
+    check_contamination(contamination)
+    r, det = _detector(run, score, parts, contamination, batch_size, quiet)
+    test = run_data(r, data)
+    y = check_labels(labels_from(labels, test), len(test), f"--labels {labels}")
+    det.fit(_train_images(r, train_data, fit_limit))
+    result = evaluate(det, test.images, y, out_dir, k=k, prefix=prefix)
+    e = result.evaluation
+    console.print(f"{e.n} images, {e.n_anomalies} anomalous; score {score}", highlight=False, soft_wrap=True)
+    console.print(f"ROC AUC {e.roc_auc:.4f}", highlight=False, soft_wrap=True)
+    console.print(f"PR AUC  {e.pr_auc:.4f}", highlight=False, soft_wrap=True)
+    console.print(f"threshold {e.threshold:.6g} (contamination {contamination} of the training scores): "
+                  f"precision {e.precision:.3f}, recall {e.recall:.3f}, F1 {e.f1:.3f}", highlight=False, soft_wrap=True)
+    console.print("figures: " + ", ".join(str(p) for p in result.files), highlight=False, soft_wrap=True)
+
+
+@command(app, "oneclass")
+def oneclass_cmd(
+    data: str = typer.Option(..., "--data", help="labelled data with a test split: idx:DIR, mnist, fashion-mnist"),
+    normal: str = typer.Option(..., "--normal", help="the normal class (e.g. 3), several (0,5) or all"),
+    config: Path | None = typer.Option(None, "--config",
+                                       help="protocol config (default: latentlab/configs/oneclass.json)"),
+    epochs: int | None = typer.Option(None, "--epochs", help="override the config's epochs (not the fixed protocol)"),
+    out: Path | None = typer.Option(None, "--out", help="keep one run folder per class here"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out folder"),
+    quiet: bool = typer.Option(False, "--quiet", help="no training progress bars"),
+) -> None:
+    """One-class protocol: train on one class's training images, score the whole test split."""
+    from latentlab.anomaly.oneclass import load_config, run_oneclass
+
+    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise LatentlabError(f"{out}: exists and is not empty; pass --overwrite to replace the run folders in it")
+    cfg = load_config(config)
+    table = Table(title=f"one-class ROC AUC, {data} ({cfg.score} score)", title_justify="left")
+    for name in ("normal", "ROC AUC", "PR AUC", "parts alone", "train s", "score s"):
+        table.add_column(name, justify="right")
+
+    def show(res) -> None:  # type: ignore[no-untyped-def]
+        alone = ", ".join(f"{k} {v:.4f}" for k, v in res.part_auc.items())
+        console.print(f"class {res.normal}: ROC AUC {res.roc_auc:.4f} ({alone}); "
+                      f"train {res.train_seconds:.1f}s, score {res.score_seconds:.1f}s",
+                      highlight=False, soft_wrap=True)
+        table.add_row(str(res.normal), f"{res.roc_auc:.4f}", f"{res.pr_auc:.4f}", alone,
+                      f"{res.train_seconds:.1f}", f"{res.score_seconds:.1f}")
+
+    results = run_oneclass(data, normal, cfg, out, progress=not quiet, epochs=epochs, on_result=show)
+    mean = sum(r.roc_auc for r in results) / len(results)
+    table.add_row("mean", f"{mean:.4f}", "", "", f"{sum(r.train_seconds for r in results):.1f}",
+                  f"{sum(r.score_seconds for r in results):.1f}")
+    console.print(table)
+

@@ -1,0 +1,153 @@
+"""``latentlab score``, ``evaluate`` and ``oneclass`` end to end on generated files, and their errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from latentlab.cli.app import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, *words: str) -> None:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in result.output, result.output
+
+
+@pytest.fixture(scope="module")
+def npy_files(tmp_path_factory, mixed_set):  # type: ignore[no-untyped-def]
+    images, labels = mixed_set
+    folder = tmp_path_factory.mktemp("npy")
+    np.save(folder / "testingset.npy", images)
+    np.save(folder / "labels.npy", labels)
+    return folder
+
+
+def read_csv(path):  # type: ignore[no-untyped-def]
+    lines = path.read_text().splitlines()
+    assert lines[0] == "ID,score"
+    ids, scores = zip(*(line.split(",") for line in lines[1:]), strict=True)
+    return np.array(ids, dtype=int), np.array(scores, dtype=float)
+
+
+def test_score_writes_the_course_file_streamed_in_batches(tiny_run, npy_files, tmp_path):
+    from latentlab.anomaly.scores import score_images
+    from latentlab.runs import model_inputs, open_run
+
+    out = tmp_path / "prediction.csv"
+    result = invoke("score", tiny_run, "--data", f"npy:{npy_files / 'testingset.npy'}", "--out", out,
+                    "--batch-size", 10, "--quiet")
+    assert result.exit_code == 0, result.output
+    ids, scores = read_csv(out)
+    images = np.load(npy_files / "testingset.npy")
+    np.testing.assert_array_equal(ids, np.arange(len(images)))
+    run = open_run(tiny_run)
+    expected = score_images(run.model, model_inputs(run, images), "course").numpy()
+    np.testing.assert_allclose(scores, expected, rtol=1e-5)
+    assert not list(tmp_path.glob(".*tmp"))  # atomic: no temporary file left behind
+
+
+def test_score_refuses_an_existing_file_unless_overwrite(tiny_run, npy_files, tmp_path):
+    out = tmp_path / "prediction.csv"
+    out.write_text("keep me\n")
+    data = f"npy:{npy_files / 'testingset.npy'}"
+    one_line_error(invoke("score", tiny_run, "--data", data, "--out", out), "exists", "--overwrite")
+    assert out.read_text() == "keep me\n"
+    result = invoke("score", tiny_run, "--data", data, "--out", out, "--overwrite", "--score", "combined",
+                    "--quiet")
+    assert result.exit_code == 0, result.output
+    assert len(read_csv(out)[0]) == 64
+
+
+def test_score_elbo_needs_a_vae(tiny_run, tiny_vae_run, npy_files, tmp_path):
+    data = f"npy:{npy_files / 'testingset.npy'}"
+    one_line_error(invoke("score", tiny_run, "--data", data, "--out", tmp_path / "a.csv", "--score", "elbo"),
+                   "needs a variational model")
+    assert not (tmp_path / "a.csv").exists()
+    result = invoke("score", tiny_vae_run, "--data", data, "--out", tmp_path / "b.csv", "--score", "elbo", "--quiet")
+    assert result.exit_code == 0, result.output
+
+
+def test_evaluate_prints_aucs_and_writes_figures(tiny_run, npy_files, tmp_path):
+    result = invoke("evaluate", tiny_run, "--data", f"npy:{npy_files / 'testingset.npy'}",
+                    "--labels", npy_files / "labels.npy", "--score", "combined", "--out-dir", tmp_path,
+                    "--k", 3, "--quiet")
+    assert result.exit_code == 0, result.output
+    roc = float(result.output.split("ROC AUC")[1].split()[0])
+    assert roc > 0.95  # uniform noise among faces
+    assert "PR AUC" in result.output
+    for name in ("roc.png", "histogram.png", "most_anomalous.png", "least_anomalous.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_evaluate_labels_as_a_filter_over_the_data(tiny_run, tmp_path):
+    result = invoke("evaluate", tiny_run, "--data", "faces:40:3", "--labels", "label==1", "--out-dir", tmp_path,
+                    "--prefix", "smile_", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "smile_roc.png").is_file()
+
+
+def test_evaluate_bad_inputs(tiny_run, npy_files, tmp_path):
+    data = f"npy:{npy_files / 'testingset.npy'}"
+    np.save(tmp_path / "short.npy", np.array([0, 1, 0]))
+    np.save(tmp_path / "ones.npy", np.ones(64, int))
+    (tmp_path / "labels.txt").write_text("0 1\n")
+    base = ("evaluate", tiny_run, "--data", data, "--out-dir", tmp_path / "figs")
+    one_line_error(invoke(*base, "--labels", tmp_path / "short.npy"), "3 labels for 64 images")
+    one_line_error(invoke(*base, "--labels", tmp_path / "labels.txt"), "2 labels for 64 images")
+    one_line_error(invoke(*base, "--labels", tmp_path / "ones.npy"), "single class", "undefined")
+    one_line_error(invoke(*base, "--labels", npy_files / "labels.npy", "--score", "elbo"), "variational")
+    one_line_error(invoke(*base, "--labels", "label==1"), "unknown name 'label'")
+    (tmp_path / "figs").mkdir()
+    (tmp_path / "figs" / "roc.png").write_bytes(b"old")
+    one_line_error(invoke(*base, "--labels", npy_files / "labels.npy"), "roc.png", "exists")
+    assert (tmp_path / "figs" / "roc.png").read_bytes() == b"old"
+    assert not (tmp_path / "figs" / "histogram.png").exists()
+
+
+def test_oneclass_on_a_tiny_idx_folder(digits_idx, tmp_path):
+    config = {"model": {"kind": "fcn", "hidden": [64], "latent_dim": 8},
+              "train": {"epochs": 10, "batch_size": 32, "lr": 0.003, "val_fraction": 0.0, "seed": 0},
+              "score": {"kind": "combined", "parts": ["mse", "mahalanobis"]}}
+    (tmp_path / "cfg.json").write_text(json.dumps(config))
+    result = invoke("oneclass", "--data", f"idx:{digits_idx}", "--normal", "all", "--config", tmp_path / "cfg.json",
+                    "--out", tmp_path / "runs", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "mean" in result.output
+    for k in range(3):
+        assert f"class {k}: ROC AUC" in result.output
+        assert (tmp_path / "runs" / f"class_{k}" / "COMPLETE").is_file()
+    aucs = [float(line.split("ROC AUC")[1].split()[0]) for line in result.output.splitlines()
+            if line.startswith("class ")]
+    assert np.mean(aucs) > 0.9  # 8x8 digits, ~100 training images per class
+
+
+def test_oneclass_bad_inputs(digits_idx, tmp_path):
+    one_line_error(invoke("oneclass", "--data", f"idx:{digits_idx}", "--normal", "12"), "--normal 12",
+                   "no such class", "0, 1, 2")
+    one_line_error(invoke("oneclass", "--data", f"idx:{digits_idx}", "--normal", "three"), "--normal")
+    one_line_error(invoke("oneclass", "--data", "faces:20", "--normal", "0"), "train and test split")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "x").write_text("")
+    one_line_error(invoke("oneclass", "--data", f"idx:{digits_idx}", "--normal", "0", "--out", tmp_path / "out"),
+                   "exists", "--overwrite")
+
+
+def test_the_fixed_protocol_config_builds_the_mnist_model():
+    from latentlab.anomaly.oneclass import load_config
+
+    cfg = load_config()
+    model_config = cfg.model_config((1, 28, 28))
+    assert model_config.in_shape == (1, 28, 28)
+    assert cfg.train_config().epochs >= 1
+    assert cfg.score in ("mse", "mahalanobis", "combined")

@@ -1,0 +1,137 @@
+"""Each score kind on the tiny runs: shapes, signs, definitions, and the one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from latentlab.anomaly.density import fit_density
+from latentlab.anomaly.scores import (
+    SCORE_KINDS,
+    error_map,
+    fit_stats,
+    score_dataset,
+    score_images,
+    ssim_map,
+)
+from latentlab.errors import LatentlabError
+from latentlab.runs import model_inputs, open_run
+
+
+@pytest.fixture(scope="module")
+def ae(tiny_run):
+    return open_run(tiny_run)
+
+
+@pytest.fixture(scope="module")
+def vae(tiny_vae_run):
+    return open_run(tiny_vae_run)
+
+
+@pytest.mark.parametrize("kind", ["mse", "course", "ssim"])
+def test_reconstruction_kinds_give_one_finite_score_per_image(ae, faces_images, kind):
+    x = model_inputs(ae, faces_images[:10])
+    scores = score_images(ae.model, x, kind)
+    assert scores.shape == (10,)
+    assert torch.isfinite(scores).all() and (scores >= 0).all()
+    assert scores.std() > 0  # images differ, so do their scores
+
+
+def test_course_score_is_sqrt_of_summed_squared_error_in_minus1_1(ae, faces_images):
+    x = model_inputs(ae, faces_images[:6])
+    with torch.no_grad():
+        x_hat = ae.model.decode(ae.model.embed(x))
+    expected = (x_hat - x).pow(2).flatten(1).sum(1).sqrt()
+    torch.testing.assert_close(score_images(ae.model, x, "course"), expected, rtol=1e-5, atol=1e-5)
+    # the same images seen in [0, 1] space carry half the error: the course score rescales it
+    half = score_images(ae.model, x, "course", value_range=(0.0, 1.0))
+    torch.testing.assert_close(half, 2 * expected, rtol=1e-5, atol=1e-5)
+    mse = score_images(ae.model, x, "mse")
+    torch.testing.assert_close(mse, expected.pow(2) / x[0].numel(), rtol=1e-4, atol=1e-7)
+
+
+def test_error_map_is_per_pixel_and_averages_to_mse(ae, faces_images):
+    x = model_inputs(ae, faces_images[:4])
+    with torch.no_grad():
+        x_hat = ae.model.decode(ae.model.embed(x))
+    maps = error_map(x, x_hat)
+    assert maps.shape == (4, 64, 64)
+    torch.testing.assert_close(maps.flatten(1).mean(1), score_images(ae.model, x, "mse"))
+
+
+def test_ssim_is_one_for_identical_images_and_falls_with_noise():
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    assert torch.allclose(ssim_map(x, x), torch.ones(1), atol=1e-4)
+    small = 1 - ssim_map(x, (x + 0.05 * torch.randn_like(x)).clamp(-1, 1)).flatten(1).mean(1)
+    large = 1 - ssim_map(x, (x + 0.5 * torch.randn_like(x)).clamp(-1, 1)).flatten(1).mean(1)
+    assert (large > small).all() and (small > 0).all()
+    assert ssim_map(x[:, :, :6, :6], x[:, :, :6, :6]).shape[-1] >= 1  # a window shrunk to a tiny image
+
+
+def test_elbo_on_a_vae_is_mse_plus_weighted_kl(vae, faces_images):
+    x = model_inputs(vae, faces_images[:8])
+    elbo = score_images(vae.model, x, "elbo")
+    mse = score_images(vae.model, x, "mse")
+    kl = vae.model.encode(x).kl().detach()
+    torch.testing.assert_close(elbo, mse + vae.model.config.beta * kl / x[0].numel(), rtol=1e-4, atol=1e-6)
+    assert (elbo > mse).all()
+    sampled = score_images(vae.model, x, "elbo", samples=4, generator=torch.Generator().manual_seed(0))
+    assert sampled.shape == (8,) and torch.isfinite(sampled).all()
+
+
+def test_elbo_on_a_plain_autoencoder_is_one_line_error(ae, faces_images):
+    x = model_inputs(ae, faces_images[:2])
+    with pytest.raises(LatentlabError, match="needs a variational model"):
+        score_images(ae.model, x, "elbo")
+
+
+def test_unknown_kind_and_missing_statistics_are_errors(ae, faces_images):
+    x = model_inputs(ae, faces_images[:2])
+    with pytest.raises(LatentlabError, match="expected one of"):
+        score_images(ae.model, x, "psnr")
+    for kind in ("mahalanobis", "gmm", "combined"):
+        with pytest.raises(LatentlabError, match="training data"):
+            score_images(ae.model, x, kind)
+
+
+@pytest.mark.parametrize("kind", ["mahalanobis", "gmm", "combined"])
+def test_fitted_kinds_score_noise_above_faces(ae, vae, faces_images, mixed_set, kind):
+    images, labels = mixed_set
+    for run in (ae, vae):
+        stats, train_scores = fit_stats(run.model, faces_images, run.batch, kind, n_components=2)
+        assert train_scores.shape == (len(faces_images),) and np.isfinite(train_scores).all()
+        scores = score_dataset(run.model, images, run.batch, kind, stats=stats, batch_size=7)
+        assert scores[labels == 1].min() > np.median(scores[labels == 0])
+
+
+def test_combined_parts_are_standardised_on_training_data(ae, faces_images):
+    stats, train_scores = fit_stats(ae.model, faces_images, ae.batch, "combined", parts=("mse", "ssim"))
+    assert stats.parts == ("mse", "ssim") and stats.density is None
+    assert abs(train_scores.mean()) < 1e-3  # each standardised part has mean 0 on the training images
+    with pytest.raises(LatentlabError, match="distinct"):
+        fit_stats(ae.model, faces_images, ae.batch, "combined", parts=("mse", "mse"))
+    with pytest.raises(LatentlabError, match="variational"):
+        fit_stats(ae.model, faces_images, ae.batch, "combined", parts=("mse", "elbo"))
+
+
+def test_streamed_scores_equal_one_batch(ae, faces_images):
+    whole = score_images(ae.model, model_inputs(ae, faces_images), "course").numpy()
+    streamed = score_dataset(ae.model, faces_images, ae.batch, "course", batch_size=5)
+    np.testing.assert_allclose(streamed, whole, rtol=1e-5)
+
+
+def test_mahalanobis_density_ranks_far_points_higher():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(500, 3, generator=gen) * torch.tensor([1.0, 5.0, 0.2])
+    density = fit_density(z, "mahalanobis")
+    scores = density.score(torch.tensor([[0.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 1.0]]))
+    assert scores[0] < scores[1] < scores[2]  # 1 sd along dim 1 is nearer than 5 sd along dim 2
+    gmm = fit_density(z, "gmm", n_components=2)
+    assert gmm.score(torch.tensor([[0.0, 0.0, 0.0]])) < gmm.score(torch.tensor([[0.0, 0.0, 3.0]]))
+    with pytest.raises(LatentlabError, match="components"):
+        fit_density(z[:3], "gmm", n_components=5)
+
+
+def test_every_kind_is_listed():
+    assert set(SCORE_KINDS) == {"mse", "course", "ssim", "elbo", "mahalanobis", "gmm", "combined"}
