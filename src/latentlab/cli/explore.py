@@ -170,8 +170,11 @@ def latent_map_cmd(
         plane = (_uint8_grid(pics, r.value_range), v0.numpy(), v1.numpy())
     latent_map_figure(m.xy, m.labels, images.label_names, m.axis_names, out, plane=plane,
                       title=f"{run.name}: {len(m.xy)} images of {images.spec}")
-    what = (f"2-element latent: scatter and the decoded {grid} x {grid} plane" if m.kind == "plane" else
-            f"{r.model.latent_dim}-element latent: {m.method.upper()} projection scatter")
+    what = {"plane": f"2-element latent: scatter and the decoded {grid} x {grid} plane",
+            "identity": f"{r.model.latent_dim}-element latent: scatter of its values",
+            "pca": f"{r.model.latent_dim}-element latent: PCA projection scatter",
+            "tsne": f"{r.model.latent_dim}-element latent: t-SNE projection scatter"}[
+        "plane" if m.kind == "plane" else m.method]
     console.print(f"{what}; figure written to {out}", highlight=False)
 
 
