@@ -66,6 +66,13 @@ def test_npy_claiming_a_terabyte(tmp_path: Path) -> None:
     assert f"{TERA} bytes" in message and "truncated or corrupt" in message
 
 
+def test_npy_shape_numpy_cannot_index(tmp_path: Path) -> None:
+    """Zero elements, but a dimension of 2^63: found by the fuzz test (numpy raised OverflowError)."""
+    path = tmp_path / "odd.npy"
+    path.write_bytes(_npy_header((0, 0, 2**63)))
+    assert "bad shape (0, 0, 9223372036854775808)" in _fails_small(lambda: load_source(f"npy:{path}"))
+
+
 def test_npz_member_claiming_a_terabyte(tmp_path: Path) -> None:
     path = tmp_path / "huge.npz"
     with zipfile.ZipFile(path, "w") as zf:

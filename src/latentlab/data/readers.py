@@ -63,7 +63,8 @@ def _parse_npy_header(text: str, name: str) -> tuple[tuple[int, ...], np.dtype]:
         raise _npy_header_error(name, "header lacks descr, fortran_order or shape")
     shape = header["shape"]
     if not isinstance(shape, tuple) or not all(type(s) is int and s >= 0 for s in shape) \
-            or not isinstance(header["fortran_order"], bool):
+            or math.prod(max(s, 1) for s in shape) > np.iinfo(np.intp).max \
+            or not isinstance(header["fortran_order"], bool):  # sizes numpy cannot even index
         raise _npy_header_error(name, f"bad shape {shape!r} in the header")
     try:
         dtype = np.lib.format.descr_to_dtype(header["descr"])
