@@ -80,6 +80,7 @@ def test_fitted_samples_follow_the_data_gaussian(ae) -> None:  # type: ignore[no
     g = torch.Generator().manual_seed(0)
     z_data = torch.randn(4000, 4, generator=g) * torch.tensor([5.0, 1.0, 0.2, 2.0]) + 10.0
     mean, cov = explore.fit_gaussian(z_data)
+    assert cov.shape == (4, 4) and cov[0, 0] == pytest.approx(25.0, rel=0.1)
     assert torch.allclose(mean, torch.full((4,), 10.0), atol=0.3)
     z, images = explore.sample(ae, 3000, source="fitted", z_data=z_data, generator=g)
     assert images.shape == (3000, 3, 8, 8)
@@ -101,7 +102,7 @@ def test_an_element_the_decoder_ignores_ranks_last() -> None:
     x = _x(8)
     z_data = torch.randn(200, 4)
     ranking = explore.rank_dimensions(model, x, z_data)
-    assert [s.dim for s in ranking][0] == 0 and ranking[-1].dim == 2
+    assert ranking[0].dim == 0 and ranking[-1].dim == 2
     assert ranking[-1].effect == pytest.approx(0.0, abs=1e-7)
     assert all(s.kl is None for s in ranking)
     with pytest.raises(LatentlabError, match="needs a VAE"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 import typer
 from rich.table import Table
 
@@ -29,7 +30,7 @@ def _open(run: Path, data: str | None):  # type: ignore[no-untyped-def]
     return r, run_data(r, data)
 
 
-def _uint8_grid(images, value_range):  # type: ignore[no-untyped-def]
+def _uint8_grid(images: torch.Tensor, value_range: tuple[float, float]) -> np.ndarray:
     """(R, S, C, H, W) model-space tensor -> uint8 (R, S, H, W, C)."""
     from latentlab.data.batches import to_uint8
 

@@ -35,7 +35,7 @@ def reconstruct_cmd(
     from latentlab.viz.grids import image_grid
 
     r, _, x, rows = _open(run, data, parse_ints(index, "--index") or [])
-    z, x_hat = reconstruct(r.model, x)
+    _, x_hat = reconstruct(r.model, x)
     mse = per_image_mse(x_hat, x)
     originals, recons = to_uint8(x, r.value_range), to_uint8(x_hat, r.value_range)
     image_grid([list(originals), list(recons)],

@@ -1,8 +1,7 @@
 """Latent tools: edit expressions and row filters (free functions over the model verbs)."""
 
-from .edits import Edit, apply_edits, parse_edit, parse_edits  # noqa: F401
-from .where import Where, parse_where, select  # noqa: F401
 from .describe import ChangeDescription, describe_change  # noqa: F401
+from .edits import Edit, apply_edits, parse_edit, parse_edits  # noqa: F401
 from .explore import (  # noqa: F401
     DimensionScore,
     attribute_vector,
@@ -16,3 +15,4 @@ from .explore import (  # noqa: F401
     traverse,
 )
 from .factors import FactorRegressor  # noqa: F401
+from .where import Where, parse_where, select  # noqa: F401

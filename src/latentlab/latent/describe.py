@@ -20,7 +20,7 @@ from torch import Tensor
 
 from latentlab.errors import LatentlabError
 
-__all__ = ["ChangeDescription", "REGION_NAMES", "describe_change", "describe_edits"]
+__all__ = ["REGION_NAMES", "ChangeDescription", "describe_change", "describe_edits"]
 
 ROWS = ("upper", "middle", "lower")
 COLS = ("left", "centre", "right")

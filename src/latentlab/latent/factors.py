@@ -42,7 +42,7 @@ def _thumbnails(images: np.ndarray, size: int, blur: float = 0.0) -> torch.Tenso
 
 def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of float (N, C, H, W), edges replicated."""
-    radius = max(1, int(round(3 * sigma)))
+    radius = max(1, round(3 * sigma))
     k = torch.exp(-torch.arange(-radius, radius + 1, dtype=x.dtype) ** 2 / (2 * sigma * sigma))
     k = k / k.sum()
     c = x.shape[1]

@@ -37,7 +37,8 @@ def inputs(run: Any, data: Any, rows: Sequence[int]) -> Tensor:
     from latentlab.runs import model_inputs
 
     device = next(run.model.parameters()).device
-    return model_inputs(run, data.images[list(rows)]).to(device)
+    x: Tensor = model_inputs(run, data.images[list(rows)])
+    return x.to(device)
 
 
 def factor_model_for(run: Any, spec: str | None) -> Any:
@@ -133,7 +134,7 @@ def samples(run: Any, data: Any | None, n: int = 64, seed: int = 0, limit: int |
         raise LatentlabError(f"--n {n}: expected a positive number of samples")
     model = run.model
     out = Samples()
-    z, x = explore.sample(model, n, source="prior", generator=torch.Generator().manual_seed(seed))
+    _, x = explore.sample(model, n, source="prior", generator=torch.Generator().manual_seed(seed))
     if model.is_variational:
         out.sets.append(("prior", "VAE: z ~ N(0, I), the prior it was trained for", x.cpu()))
         return out

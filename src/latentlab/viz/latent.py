@@ -54,7 +54,9 @@ def _show(ax: Any, image: np.ndarray) -> None:
 
 def diff_map(x_after: Any, x_before: Any) -> np.ndarray:
     """Signed per-pixel change averaged over channels: float (H, W) from (C, H, W) tensors/arrays."""
-    return np.asarray(x_after, dtype=np.float64).mean(0) - np.asarray(x_before, dtype=np.float64).mean(0)
+    after, before = np.asarray(x_after, dtype=np.float64), np.asarray(x_before, dtype=np.float64)
+    diff: np.ndarray = after.mean(0) - before.mean(0)  # (H, W)
+    return diff
 
 
 def diff_panel(ax: Any, diff: np.ndarray, vmax: float, title: str = "") -> Any:
@@ -122,10 +124,10 @@ def save_gif(frames: np.ndarray, path: str | Path, duration_ms: int = 120, min_s
 # ---------------------------------------------------------------- strips and grids
 
 
-def strip_figure(rows: Sequence[np.ndarray], titles: Sequence[Sequence[str]], path: str | Path,
+def strip_figure(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[Sequence[str]], path: str | Path,
                  row_labels: Sequence[str] | None = None, diffs: np.ndarray | None = None,
                  diff_titles: Sequence[str] | None = None, suptitle: str = "") -> Path:
-    """Rows of uint8 panels (each row (S, H, W, C)), with an optional row of signed difference maps
+    """Rows of uint8 (H, W, C) panels, with an optional row of signed difference maps
     (S', H, W) under the last row (aligned to its right end) sharing one colour bar."""
     n_cols = max(len(r) for r in rows)
     n_rows = len(rows) + (1 if diffs is not None else 0)
@@ -205,7 +207,7 @@ def latent_map_figure(xy: np.ndarray, labels: np.ndarray | None, label_names: Se
     axes[0].set_title("encoded data", fontsize=10)
     if plane is not None:
         images, v0, v1 = plane
-        n, _, h, w, _ = images.shape
+        n = images.shape[0]
         big = mosaic(images, gap=0)
         if big.shape[-1] == 1:
             axes[1].imshow(big[..., 0], cmap="gray", vmin=0, vmax=255,
