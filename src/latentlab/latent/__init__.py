@@ -1,4 +1,6 @@
-"""Latent tools: edit expressions and row filters (free functions over the model verbs)."""
+"""Latent tools: edit expressions, row filters, traversals, interpolation, sampling, element ranking,
+attribute vectors, measured change descriptions and the faces factor regressor (free functions
+over the model verbs)."""
 
 from .describe import ChangeDescription, describe_change  # noqa: F401
 from .edits import Edit, apply_edits, parse_edit, parse_edits  # noqa: F401
