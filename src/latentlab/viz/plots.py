@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from latentlab.io import save_figure
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def figure(*args, **kwargs):  # type: ignore[no-untyped-def]
+
+def figure(*args: Any, **kwargs: Any) -> Figure:
     """A matplotlib figure on the Agg backend (no display needed, no pyplot global state)."""
     from matplotlib.figure import Figure
 
