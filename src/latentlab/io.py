@@ -11,6 +11,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -64,9 +65,12 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # tempfile.mkstemp's 8 random characters
+
+
 def is_temporary(path: Path) -> bool:
     """A temporary name :func:`atomic_path` makes (``.NAME.XXXXXXXX.tmp``)."""
-    return path.name.startswith(".") and path.name.endswith(".tmp")
+    return _TEMPORARY.fullmatch(path.name) is not None
 
 
 def remove_temporaries(folder: str | os.PathLike[str]) -> list[Path]:

@@ -120,6 +120,14 @@ def check_files(run: Path, context: str) -> list[Path]:
     return temporaries
 
 
+def check_complete(run: Path, context: str) -> None:
+    """COMPLETE is written last: when it is there, so is everything a finished run has."""
+    if (run / "COMPLETE").exists():
+        for name in ("config.json", "model.safetensors", "metrics.csv", "loss.png"):
+            assert (run / name).is_file(), f"{context}: COMPLETE but no {name}"
+        assert (run / "COMPLETE").read_text().startswith("epochs 6,"), context
+
+
 def metrics(run: Path) -> list[dict[str, str]]:
     with open(run / "metrics.csv", newline="") as f:
         return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
@@ -183,6 +191,7 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(
         assert end.get("signal") == SIGKILL or end.get("code") == 0, f"{kill} ended with {end} {where}"
         killed += end.get("signal") == SIGKILL
         check_files(run, f"after {kill} {where}")
+        check_complete(run, f"after {kill} {where}")
     assert killed >= 10, f"only {killed} of the runs were killed {where}"
 
     server.start([*TRAIN[:1], "--resume", "--quiet", "--out", str(run)])
