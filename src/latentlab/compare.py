@@ -58,7 +58,8 @@ def high_frequency_energy(x: Tensor, cutoff: float = 0.25) -> Tensor:
     power = torch.fft.fft2(y - y.mean(dim=(1, 2), keepdim=True)).abs().pow(2) / (h * w) ** 2
     fy, fx = torch.fft.fftfreq(h), torch.fft.fftfreq(w)
     mask = (fy[:, None] ** 2 + fx[None, :] ** 2).sqrt() > cutoff  # (H, W)
-    return (power * mask).flatten(1).sum(dim=1)
+    energy: Tensor = (power * mask).flatten(1).sum(dim=1)
+    return energy
 
 
 def nearest_distance(x: Tensor, reference: Tensor, chunk: int = 256) -> Tensor:
