@@ -41,6 +41,7 @@ def compare_ae_vae(
         raise LatentlabError("--ae and --vae: give both run folders, or neither to train a new pair")
     if out.exists() and not out.is_dir():
         raise LatentlabError(f"--out {out}: exists and is not a folder")
+    images = None
     if ae is None or vae is None:
         if not data:
             raise LatentlabError("--data: needed to train the pair (e.g. --data faces:2000); "
@@ -53,7 +54,7 @@ def compare_ae_vae(
         ae, vae = train_pair(images, out, epochs=epochs, latent_dim=latent_dim, backbone=backbone, seed=seed,
                              overwrite=overwrite, progress=not quiet)
     ae_run, vae_run = open_run(ae), open_run(vae)
-    comparison = compare_runs(ae_run, vae_run, run_data(ae_run, data), seed=seed)
+    comparison = compare_runs(ae_run, vae_run, images if images is not None else run_data(ae_run, data), seed=seed)
     page = write_page(comparison, out)
     console.print(summary_paragraph(comparison), highlight=False)
     console.print(f"page written to {page.resolve().as_uri()}  ({out / PAGE})", highlight=False)
