@@ -76,7 +76,7 @@ def test_evaluation_shards_cover_every_row_once() -> None:
     val = ImageBatches(images, np.arange(11), 2, BatchSpec(), shuffle=False, equal_shards=False)
     train = ImageBatches(images, np.arange(11), 2, BatchSpec())
     shards = [val.order(0, r, 3).tolist() for r in range(3)]
-    assert sorted(sum(shards, [])) == list(range(11))
+    assert sorted(i for shard in shards for i in shard) == list(range(11))
     assert [val.num_batches(3, r) for r in range(3)] == [2, 2, 2]  # 4, 4, 3 rows
     equal = [train.order(5, r, 3) for r in range(3)]
     assert {len(s) for s in equal} == {3} and not set(equal[0]) & set(equal[1])

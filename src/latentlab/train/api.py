@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -31,7 +32,7 @@ from latentlab.runs import (
 )
 from latentlab.train.batches import ImageBatches
 from latentlab.train.callbacks import MetricsCSV, ProgressBar
-from latentlab.train.trainer import Callback, Trainer, TrainConfig, make_fabric
+from latentlab.train.trainer import Callback, TrainConfig, Trainer, make_fabric
 
 
 def check_fits(model_config: Any, data: ImageSet, batch: BatchSpec) -> None:
@@ -112,7 +113,8 @@ def _launch(train: TrainConfig) -> Any:
     """Fabric for ``train``; with several processes, start the others (Fabric's launcher re-runs
     this command with LOCAL_RANK set) or join them (torchrun, SLURM, ... started them)."""
     fabric = make_fabric(train)
-    if fabric.world_size > 1 or train.strategy != "auto":
+    launched_by_fabric_cli = os.environ.get("LT_CLI_USED") == "1"  # `fabric run`: Fabric(...) joined already
+    if (fabric.world_size > 1 or train.strategy != "auto") and not launched_by_fabric_cli:
         fabric.launch()
     return fabric
 
