@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from latentlab.data import load_source, readers
+from latentlab.data import decode, load_source, readers
 from latentlab.errors import LatentlabError
 
 TERA = 10**12
@@ -156,6 +156,6 @@ def test_images_too_large_for_memory_together(tmp_path: Path, monkeypatch: pytes
     """Many images whose decoded size exceeds the machine's memory fail before the array is made."""
     for i in range(3):
         Image.new("RGB", (40, 30)).save(tmp_path / f"{i}.png")
-    monkeypatch.setattr(readers, "physical_memory", lambda: 10_000)  # pretend a 10 kB machine
+    monkeypatch.setattr(decode, "physical_memory", lambda: 10_000)  # pretend a 10 kB machine
     message = _fails_small(lambda: readers.read_folder(tmp_path, "folder:x"))
     assert "3 images of 30x40 pixels need" in message and "--resize" in message
