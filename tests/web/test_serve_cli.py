@@ -68,7 +68,7 @@ def test_serve_missing_run_is_exit_2(tmp_path: Path) -> None:
     assert "nope" in result.output
 
 
-@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.3.2.1", True), ("::1", True),
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.3.2.1", True), ("::1", True),
                                             ("[::1]", True), ("localhost", True), ("0.0.0.0", False),
                                             ("::", False), ("192.168.1.4", False), ("example.org", False)])
 def test_is_loopback(host: str, loopback: bool) -> None:

@@ -22,7 +22,7 @@ def test_upload_of_a_dataset_image_gives_its_latent(client: Any, image_file: Any
     assert view["original"] == client.get("/api/image/9").json()["original"]
 
 
-@pytest.mark.parametrize("shape, fmt, kind", [
+@pytest.mark.parametrize(("shape", "fmt", "kind"), [
     ((100, 80, 3), "PNG", "image/png"), ((40, 40), "PNG", "image/png"), ((128, 96, 3), "JPEG", "image/jpeg")])
 def test_png_and_jpeg_of_any_size_are_resized_to_the_model(client: Any, image_file: Any, read_png: Any,
                                                            shape: tuple[int, ...], fmt: str, kind: str,

@@ -50,7 +50,8 @@ class DecodeBatcher:
         return done
 
     def __call__(self, z: Tensor) -> Tensor:
-        return self.submit(z).result()
+        image: Tensor = self.submit(z).result()
+        return image
 
     def _next_batch(self) -> list[_Job] | None:
         with self._cond:

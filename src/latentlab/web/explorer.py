@@ -14,7 +14,6 @@ read).
 
 from __future__ import annotations
 
-import importlib
 import math
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -25,10 +24,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from latentlab.anomaly.scores import score_dataset, score_images
 from latentlab.data.batches import to_uint8
 from latentlab.data.imageset import ImageSet
 from latentlab.errors import LatentlabError
+from latentlab.latent import explore
+from latentlab.latent.describe import describe_change
 from latentlab.latent.edits import MAX_LENGTH, apply_edits, parse_edits
+from latentlab.latent.factors import FactorRegressor
 from latentlab.runs import Run, model_inputs, open_run, run_data
 from latentlab.web.batcher import DecodeBatcher
 from latentlab.web.images import data_url, png_bytes
@@ -40,16 +43,6 @@ BOUND_WIDTHS = 10.0  # a latent value may lie this many typical-range widths out
 EDIT_MAX_LENGTH = 20 * MAX_LENGTH  # characters of a ';'-joined edit string from the page
 
 
-def _optional(module: str) -> Any | None:
-    """The module, or None while it is not part of the installed package."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            return None
-        raise
-
-
 @dataclass
 class Explorer:
     """A loaded run plus its encoded data; every method is safe to call from many threads."""
@@ -59,8 +52,8 @@ class Explorer:
     z_data: Tensor  # (M, D) latents of the first M dataset images
     lo: Tensor  # (D,) typical range of each element
     hi: Tensor  # (D,)
-    ranking: list[Any]  # DimensionScore, best first
-    train_scores: np.ndarray | None  # (M,) sorted anomaly scores of those images, None if unavailable
+    ranking: list[explore.DimensionScore]  # best first
+    train_scores: np.ndarray  # (M,) sorted anomaly scores of those images
     factor_model: Any | None = None
     batcher: DecodeBatcher = field(init=False)
 
@@ -73,8 +66,6 @@ class Explorer:
     def load(cls, run_dir: str | Path, data_spec: str | None = None, *,
              stats_limit: int = STATS_LIMIT, factors: bool = True) -> Explorer:
         """Open the run and encode its data; LatentlabError for a bad run folder or data spec."""
-        from latentlab.latent import explore
-
         run = open_run(run_dir)
         run.model.eval().requires_grad_(False)
         data = run_data(run, data_spec)
@@ -85,19 +76,16 @@ class Explorer:
             x_rank = model_inputs(run, data.images[:n_rank])  # (k, C, H, W)
         ranking = explore.rank_dimensions(run.model, x_rank, z_data)
         explorer = cls(run=run, data=data, z_data=z_data, lo=lo.float(), hi=hi.float(), ranking=ranking,
-                       train_scores=None)
+                       train_scores=np.zeros(0))
         explorer.train_scores = explorer._score_data(len(z_data))
         if factors:
             explorer.factor_model = _factor_model(data.spec, run.model.in_shape)
         return explorer
 
-    def _score_data(self, m: int) -> np.ndarray | None:
-        """Sorted anomaly scores (m,) of the first m dataset images, or None without the anomaly module."""
-        scores = _optional("latentlab.anomaly.scores")
-        if scores is None:
-            return None
+    def _score_data(self, m: int) -> np.ndarray:
+        """Sorted anomaly scores (m,) of the first m dataset images."""
         with torch.inference_mode():
-            found = scores.score_dataset(self.model, self.data.images[:m], self.run.batch, ANOMALY_SCORE)
+            found = score_dataset(self.model, self.data.images[:m], self.run.batch, ANOMALY_SCORE)
         return np.sort(np.asarray(found, dtype=np.float64))
 
     # ----------------------------------------------------------------------------- properties
@@ -157,21 +145,17 @@ class Explorer:
 
     def anomaly_scores(self, x: Tensor) -> np.ndarray:
         """(N, C, H, W) -> (N,) anomaly scores, higher = more anomalous."""
-        from latentlab.anomaly.scores import score_images
-
         with torch.inference_mode():
             found = score_images(self.model, x, kind=ANOMALY_SCORE, value_range=self.run.value_range)
         return found.float().numpy()
 
-    def anomaly(self, x: Tensor) -> dict[str, Any] | None:
+    def anomaly(self, x: Tensor) -> dict[str, Any]:
         """Score of one image (1, C, H, W) and its percentile among the encoded training images."""
-        if self.train_scores is None:
-            return None
         score = float(self.anomaly_scores(x)[0])
         below = np.searchsorted(self.train_scores, score, side="right")
         return {"kind": ANOMALY_SCORE, "score": score,
                 "percentile": 100.0 * float(below) / len(self.train_scores),
-                "n_reference": int(len(self.train_scores))}
+                "n_reference": len(self.train_scores)}
 
     def view(self, pixels: np.ndarray) -> dict[str, Any]:
         """One image as stored, uint8 (1, H, W, C) -> its latent, images and anomaly score for the page."""
@@ -197,19 +181,15 @@ class Explorer:
     def thumbnail_png(self, index: int) -> bytes:
         return png_bytes(np.asarray(self.data.images[self.check_index(index)]))
 
-    def describe(self, z_ref: Tensor, z: Tensor) -> dict[str, Any] | None:
+    def describe(self, z_ref: Tensor, z: Tensor) -> dict[str, Any]:
         """The measured change from decoding ``z_ref`` to decoding ``z`` (both (1, D))."""
-        describe = _optional("latentlab.latent.describe")
-        if describe is None:
-            return None
         before, after = self.batcher(z_ref), self.batcher(z)  # (C, H, W) each
-        change = describe.describe_change(before, after, self.run.value_range, factor_model=self.factor_model)
-        return _jsonable(change.to_dict())
+        change = describe_change(before, after, self.run.value_range, factor_model=self.factor_model)
+        out: dict[str, Any] = _jsonable(change.to_dict())
+        return out
 
     def sample(self, seed: int) -> Tensor:
         """(1, D): a random latent from the prior (VAE) or the Gaussian fitted to the data (AE)."""
-        from latentlab.latent import explore
-
         generator = torch.Generator().manual_seed(seed)
         with torch.inference_mode():
             z, _ = explore.sample(self.model, 1, source=self.sample_source, z_data=self.z_data,
@@ -235,23 +215,20 @@ class Explorer:
             "run": self.run.path.name, "model": model.describe(), "kind": model.kind,
             "variational": bool(model.is_variational), "latent_dim": self.latent_dim,
             "in_shape": [c, h, w], "value_range": list(self.run.value_range),
-            "data": self.data.spec, "n_images": len(self.data), "n_reference": int(len(self.z_data)),
+            "data": self.data.spec, "n_images": len(self.data), "n_reference": len(self.z_data),
             "has_labels": self.data.labels is not None, "sample_source": self.sample_source,
             "lo": self.lo.tolist(), "hi": self.hi.tolist(), "bound_lo": low.tolist(),
             "bound_hi": high.tolist(),
             "ranking": [_jsonable({"dim": int(s.dim), "effect": s.effect, "spread": s.spread, "kl": s.kl})
                         for s in self.ranking],
-            "anomaly": self.train_scores is not None,
-            "describe": _optional("latentlab.latent.describe") is not None,
         }
 
 
-def _factor_model(spec: str, in_shape: tuple[int, int, int]) -> Any | None:
+def _factor_model(spec: str, in_shape: tuple[int, int, int]) -> FactorRegressor | None:
     """The faces factor regressor when the data is the generated faces, else None."""
-    factors = _optional("latentlab.latent.factors")
-    if factors is None or not spec.startswith("faces") or tuple(in_shape) != (3, 64, 64):
+    if not spec.startswith("faces") or tuple(in_shape) != (3, 64, 64):
         return None
-    return factors.FactorRegressor.for_faces()
+    return FactorRegressor.for_faces()
 
 
 def _jsonable(value: Any) -> Any:

@@ -2,7 +2,7 @@
 
 PNG encoding uses Pillow at ``compress_level=1``: for a 64x64 image it is a fraction of a
 millisecond, and a slider update is dominated by the decoder instead. Uploads are decoded the
-way ``latentlab`` reads a ``folder:`` of images (``latentlab.data.readers``): converted to RGB
+way ``latentlab`` reads a ``folder:`` of images (``latentlab.data.decode``): converted to RGB
 or grayscale and resized (bilinear) to the model's input size.
 """
 
@@ -14,7 +14,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from latentlab.data.readers import Item, decode_images
+from latentlab.data.decode import Item, decode_images
 from latentlab.errors import LatentlabError
 
 UPLOAD_FORMATS = ("PNG", "JPEG")

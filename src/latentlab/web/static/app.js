@@ -368,7 +368,6 @@ async function describeNow() {
   const seq = ++state.describeSeq;
   state.lastDescribe = performance.now();
   const p = $("description");
-  if (!state.info.describe) { p.textContent = "measured descriptions are not available in this build"; return; }
   if (!isEdited()) {
     p.textContent = "no edit yet: the edited image is the reconstruction";
     $("desc-table").hidden = true;
@@ -408,11 +407,6 @@ function signed(v) { return v === null || v === undefined ? "—" : (v > 0 ? "+"
 function showAnomaly(a) {
   const p = $("anomaly");
   const bar = $("anomaly-bar");
-  if (!a) {
-    p.textContent = "anomaly scores are not available in this build";
-    bar.style.width = "0";
-    return;
-  }
   p.classList.remove("muted");
   p.textContent = `${a.kind} ${fmt(a.score)}: higher than ${a.percentile.toFixed(1)}% of ${a.n_reference} training images`;
   bar.style.width = `${clamp(a.percentile, 0, 100)}%`;
