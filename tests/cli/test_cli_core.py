@@ -72,7 +72,7 @@ def test_reconstruct_and_edit(tiny_run, tmp_path) -> None:
     assert "8" in result.output and "z[2]=8" in result.output
 
 
-@pytest.mark.parametrize("args, needles", [
+@pytest.mark.parametrize(("args", "needles"), [
     (["train", "--data", "npy:/nope/x.npy", "--out", "{tmp}/r"], ["/nope/x.npy", "not found"]),
     (["train", "--data", "faces:50", "--preset", "hw9", "--out", "{tmp}/r"], ["preset 'hw9'"]),
     (["train", "--data", "faces:50", "--model", "transformer", "--out", "{tmp}/r"], ["model kind 'transformer'"]),
@@ -81,7 +81,8 @@ def test_reconstruct_and_edit(tiny_run, tmp_path) -> None:
     (["train", "--data", "faces:50", "--preset", "hw8-fcn", "--beta", "2", "--out", "{tmp}/r"], ["beta"]),
     (["edit", "{run}", "--edit", "z[0]**=3", "--out", "{tmp}/e.png"], ["z[0]**=3"]),
     (["edit", "{run}", "--data", "faces:20", "--edit", "z[9]*=3", "--out", "{tmp}/e.png"], ["z[9]*=3", "out of range"]),
-    (["edit", "{run}", "--data", "faces:20", "--index", "99", "--edit", "z[0]=1", "--out", "{tmp}/e.png"], ["index 99"]),
+    (["edit", "{run}", "--data", "faces:20", "--index", "99", "--edit", "z[0]=1", "--out", "{tmp}/e.png"],
+     ["index 99"]),
     (["reconstruct", "{tmp}", "--out", "{tmp}/r.png"], ["config.json"]),
     (["summary", "--preset", "nope"], ["preset 'nope'"]),
     (["reconstruct", "{run}", "--data", "digits", "--out", "{tmp}/r.png"], ["--data digits", "expects"]),
@@ -115,7 +116,7 @@ def test_npy_course_format_trains(tmp_path) -> None:
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("argv, needle", [
+@pytest.mark.parametrize(("argv", "needle"), [
     (["train", "--epochs", "abc", "--out", "x"], "--epochs"),
     (["nosuch"], "No such command"),
     (["train", "--bogus"], "--bogus"),

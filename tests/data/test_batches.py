@@ -88,10 +88,10 @@ def test_crop_that_does_not_fit() -> None:
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(crop=(0, 0, 0, 4)), dict(crop=(-1, 0, 4, 4)), dict(crop=(0, 0, 4)),
-    dict(center_crop=0), dict(resize=(0, 4)), dict(resize=(4,)),
-    dict(value_range=(1.0, -1.0)), dict(value_range=(0.0, float("inf"))),
-    dict(noise=-0.1), dict(noise=float("nan")),
+    {"crop": (0, 0, 0, 4)}, {"crop": (-1, 0, 4, 4)}, {"crop": (0, 0, 4)},
+    {"center_crop": 0}, {"resize": (0, 4)}, {"resize": (4,)},
+    {"value_range": (1.0, -1.0)}, {"value_range": (0.0, float("inf"))},
+    {"noise": -0.1}, {"noise": float("nan")},
 ])
 def test_batch_spec_validation(kwargs) -> None:
     with pytest.raises(LatentlabError):
@@ -121,7 +121,7 @@ def test_parsers() -> None:
     assert parse_size("64,32") == (64, 32)
 
 
-@pytest.mark.parametrize("parser, text, message", [
+@pytest.mark.parametrize(("parser", "text", "message"), [
     (parse_range, "1,-1", "value range '1,-1': expected two numbers low,high"),
     (parse_range, "a,b", "value range 'a,b'"),
     (parse_range, "0", "value range '0'"),

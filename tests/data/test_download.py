@@ -61,7 +61,7 @@ def test_download_from_a_mirror_is_verified_and_cached(shared_data, tmp_path, mo
     mirror.mkdir()
     for name in MNIST_FILES:
         shutil.copy(shared_data / "mnist" / name, mirror / name)
-    monkeypatch.setitem(download.MIRRORS, "mnist", UNREACHABLE + (mirror.as_uri() + "/",))
+    monkeypatch.setitem(download.MIRRORS, "mnist", (*UNREACHABLE, mirror.as_uri() + "/"))
     data = load_source("mnist#test", cache_dir=tmp_path / "cache")
     assert data.images.shape == (10000, 28, 28, 1)
     cached = sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir())

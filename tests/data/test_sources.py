@@ -68,7 +68,7 @@ def test_npy_missing_file() -> None:
     assert _error("npy:/x/y.npy") == "npy:/x/y.npy: file not found"
 
 
-@pytest.mark.parametrize("array, message", [
+@pytest.mark.parametrize(("array", "message"), [
     (np.zeros((5, 6), np.uint8), "shape (5, 6); expected uint8 array of shape (N, H, W, 3)"),
     (np.zeros((5, 6, 7, 2), np.uint8), "shape (5, 6, 7, 2)"),
     (np.zeros((2, 6, 7, 3), np.complex64), "dtype complex64; expected uint8"),

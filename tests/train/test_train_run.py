@@ -16,6 +16,12 @@ from latentlab.runs import open_run
 from latentlab.train.api import resume_run, train_run
 from latentlab.train.trainer import TrainConfig
 
+
+def read_rows(path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 TINY = FCNConfig(in_shape=(3, 64, 64), hidden=(32,), latent_dim=3)
 
 
@@ -32,7 +38,7 @@ def test_run_folder_has_everything(tmp_path, faces) -> None:
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["kind"] == "fcn" and config["data"]["spec"] == "faces:160"
     assert config["train"]["epochs"] == 2 and config["data"]["batch"]["value_range"] == [-1.0, 1.0]
-    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    rows = read_rows(out / "metrics.csv")
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert {"train_loss", "val_loss", "lr", "seconds"} <= set(rows[0])
     assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
@@ -44,7 +50,7 @@ def test_vae_logs_every_term(tmp_path, faces) -> None:
     out = tmp_path / "vae"
     config = FCNVAEConfig(hidden=(32,), latent_dim=3, beta=0.5)
     train_run(config, faces, BatchSpec(), TrainConfig(epochs=1, batch_size=32), out, progress=False)
-    header = open(out / "metrics.csv").readline().strip().split(",")
+    header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train_loss", "train_recon", "train_kl", "val_kl"} <= set(header)
 
 
@@ -56,7 +62,7 @@ def test_resume_continues_where_it_stopped_and_matches(tmp_path, faces) -> None:
     part = tmp_path / "part"
     train_run(TINY, faces, BatchSpec(), TrainConfig(epochs=1, batch_size=32, seed=3), part, progress=False)
     resume_run(part, faces, progress=False, epochs=3)
-    rows = list(csv.DictReader(open(part / "metrics.csv")))
+    rows = read_rows(part / "metrics.csv")
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     a, b = load_file(str(full / "model.safetensors")), load_file(str(part / "model.safetensors"))
     for k in a:
@@ -68,7 +74,7 @@ def test_early_stopping_stops_before_the_last_epoch(tmp_path, faces) -> None:
     # a learning rate of zero never improves: patience 1 stops after the second epoch
     cfg = TrainConfig(epochs=6, batch_size=32, lr=1e-12, optimizer="sgd", patience=1)
     train_run(TINY, faces, BatchSpec(), cfg, out, progress=False)
-    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    rows = read_rows(out / "metrics.csv")
     assert len(rows) < 6
 
 
@@ -96,7 +102,7 @@ def test_divergence_stops_with_the_step(tmp_path, faces) -> None:
         train_run(TINY, faces, BatchSpec(), cfg, out, progress=False)
 
 
-@pytest.mark.parametrize("kwargs, match", [
+@pytest.mark.parametrize(("kwargs", "match"), [
     ({"epochs": 0}, "--epochs 0"),
     ({"lr": -1.0}, "--lr"),
     ({"optimizer": "adagrad"}, "--optimizer adagrad"),

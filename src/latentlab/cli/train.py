@@ -50,7 +50,7 @@ def train(
     out: Path = typer.Option(..., "--out", help="run folder to write"),
     model: str | None = typer.Option(None, "--model", help="model kind: fcn, multi-fcn, conv, vae-fcn, vae-conv"),
     preset: str | None = typer.Option(None, "--preset", help="a named architecture, e.g. hw8-fcn, hw8-conv, hw8-vae"),
-    epochs: int | None = typer.Option(None, "--epochs", help="epochs to train (default 10); with --resume, a new total"),
+    epochs: int | None = typer.Option(None, "--epochs", help="epochs (default 10); with --resume, a new total"),
     batch_size: int = typer.Option(128, "--batch-size"),
     lr: float = typer.Option(1e-3, "--lr"),
     optimizer: str = typer.Option("adam", "--optimizer", help="adam, adamw or sgd"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,9 +60,9 @@ class BatchSpec:
                     f"crop {self.crop!r}: expected top,left >= 0 and height,width > 0")
         if self.center_crop is not None and (not _is_int(self.center_crop) or self.center_crop <= 0):
             raise LatentlabError(f"center_crop {self.center_crop!r}: expected a positive integer")
-        if self.resize is not None:
-            if len(self.resize) != 2 or not all(_is_int(v) and v > 0 for v in self.resize):
-                raise LatentlabError(f"resize {self.resize!r}: expected two positive integers height,width")
+        if self.resize is not None and (
+                len(self.resize) != 2 or not all(_is_int(v) and v > 0 for v in self.resize)):
+            raise LatentlabError(f"resize {self.resize!r}: expected two positive integers height,width")
         if len(self.value_range) != 2:
             raise LatentlabError(f"value_range {self.value_range!r}: expected two numbers low,high")
         lo, hi = self.value_range
@@ -213,7 +214,7 @@ def resize_uint8(images: np.ndarray, size: tuple[int, int], chunk: int = 1024) -
 
 # ---------------------------------------------------------------------------- CLI value parsers
 
-def _numbers(text: str, what: str, expected: str, cast: type) -> list:
+def _numbers(text: str, what: str, expected: str, cast: type) -> list[Any]:
     try:
         return [cast(part.strip()) for part in str(text).split(",")]
     except ValueError:

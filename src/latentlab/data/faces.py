@@ -22,6 +22,8 @@ while the others stay fixed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from latentlab.data.imageset import ImageSet
@@ -51,7 +53,7 @@ def _col(v: np.ndarray) -> np.ndarray:
     return v.astype(np.float32)[:, None, None]
 
 
-def _ellipse(x: np.ndarray, y: np.ndarray, cx, cy, a, b, px: float) -> np.ndarray:
+def _ellipse(x: np.ndarray, y: np.ndarray, cx: Any, cy: Any, a: Any, b: Any, px: float) -> np.ndarray:
     """Soft coverage (n, R, S) in [0, 1] of ellipses centred (cx, cy) with half-axes (a, b).
 
     ``x`` is (1, 1, S) and ``y`` (1, R, 1); the parameters are scalars or (n, 1, 1). The edge
@@ -63,7 +65,7 @@ def _ellipse(x: np.ndarray, y: np.ndarray, cx, cy, a, b, px: float) -> np.ndarra
     k = np.sqrt(a * b) / px  # pixels per unit of q at the edge
     q *= -k
     q += k + 0.5
-    return np.clip(q, 0.0, 1.0, out=q)
+    return np.asarray(np.clip(q, 0.0, 1.0, out=q))
 
 
 def _ramp(d: np.ndarray, px: float) -> np.ndarray:
@@ -141,7 +143,7 @@ def _render_chunk(f: dict[str, np.ndarray], size: int) -> np.ndarray:
     lower = upper + 0.028 + 0.2 * mouth * np.clip(1.0 - u * u, 0.0, 1.0)
     inside = np.minimum(np.minimum(y_r - upper, lower - y_r), (1.0 - np.abs(u)) * half_w)
     _paint(img[:, :, r], _ramp(inside, px) * face[:, r], _MOUTH)
-    return img
+    return np.asarray(img)
 
 
 def render_faces(factors: dict[str, np.ndarray], size: int = 64) -> np.ndarray:

@@ -28,8 +28,8 @@ def plot_loss(history: list[dict[str, float]], path: str | Path) -> Path:
     for i, term in enumerate(terms):
         ax = fig.add_subplot(1, len(terms), i + 1)
         for split, style in (("train", "-o"), ("val", "--s")):
-            ys = [row.get(f"{split}_{term}") for row in history]
-            if any(y is not None for y in ys):
+            ys = [row.get(f"{split}_{term}", float("nan")) for row in history]
+            if any(y == y for y in ys):  # not all missing (NaN)
                 ax.plot(epochs, ys, style, markersize=3, label=split)
         ax.set_title(term)
         ax.set_xlabel("epoch")
