@@ -129,3 +129,14 @@ def test_entry_point_usage_errors_are_one_line(argv, needle, capsys) -> None:
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_joined_edits_are_one_combined_panel(tiny_run, tmp_path) -> None:
+    import json
+
+    out = tmp_path / "chain.png"
+    result = invoke("edit", tiny_run, "--data", "faces:20", "--index", "3", "--edit", "z[0]=1.5;z[1]+=0.5",
+                    "--edit", "z[2]*=2", "--out", out)
+    assert result.exit_code == 0, result.output
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert [e["edit"] for e in saved["images"][0]["edits"]] == ["z[0]=1.5;z[1]+=0.5", "z[2]*=2"]

@@ -49,16 +49,16 @@ def reconstruct_cmd(
 @command(app, "edit")
 def edit_cmd(
     run: Path = typer.Argument(..., help="a run folder"),
-    edit: list[str] = typer.Option(..., "--edit", help="latent edit, e.g. 'z[0]*=3', 'z[2]=8', 'z+=0.5'"),
+    edit: list[str] = typer.Option(..., "--edit", help="latent edit, e.g. 'z[0]*=3', 'z+=0.5'; 'a;b' is one panel"),
     data: str | None = typer.Option(None, "--data", help="data spec (default: the run's training data)"),
     index: str = typer.Option("0", "--index", help="image indices, e.g. 7 or 0,5"),
     out: Path = typer.Option(Path("edit.png"), "--out"),
     json_path: Path | None = typer.Option(None, "--json", help="JSON (default <out stem>.json)"),
 ) -> None:
     """Original | reconstruction | each edit with its difference map and measured description."""
-    from latentlab.latent.edits import parse_edits
+    from latentlab.latent.edits import parse_edit_groups
 
-    edits = parse_edits(edit)  # syntax errors before any loading
+    edits = parse_edit_groups(edit)  # syntax errors before any loading; "a;b" is one combined panel
     r, _, x, rows = _open(run, data, parse_ints(index, "--index") or [])
     from latentlab.io import write_json
     from latentlab.latent.apply import edit_images

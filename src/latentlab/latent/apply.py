@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from latentlab.latent.edits import Edit, apply_edits
+from latentlab.latent.edits import Edit, EditChain
 from latentlab.models.base import Autoencoder
 
 
@@ -19,7 +19,7 @@ class EditResult:
     x: Tensor
     z: Tensor
     x_hat: Tensor
-    edits: list[Edit]
+    edits: list[Edit | EditChain]
     z_edited: list[Tensor]
     x_edited: list[Tensor]
 
@@ -32,11 +32,11 @@ def reconstruct(model: Autoencoder, x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @torch.no_grad()
-def edit_images(model: Autoencoder, x: Tensor, edits: list[Edit]) -> EditResult:
+def edit_images(model: Autoencoder, x: Tensor, edits: list[Edit | EditChain]) -> EditResult:
     """Decode each edit of the latent of ``x`` separately (each edit starts from the original z)."""
     z, x_hat = reconstruct(model, x)
     for e in edits:
         e.positions(z.shape[1])  # index errors before any work
-    z_edited = [apply_edits(z, [e]) for e in edits]
+    z_edited = [e.apply(z) for e in edits]
     return EditResult(x=x, z=z, x_hat=x_hat, edits=list(edits), z_edited=z_edited,
                       x_edited=[model.decode(ze) for ze in z_edited])

@@ -326,6 +326,38 @@ def parse_edits(texts: Iterable[str] | str) -> list[Edit]:
     return edits
 
 
+@dataclass(frozen=True)
+class EditChain:
+    """Several edits applied together, in order, as one change (``"z[3]=1.25;z[7]+=0.4"``)."""
+
+    edits: tuple[Edit, ...]
+
+    @property
+    def text(self) -> str:
+        return ";".join(e.text for e in self.edits)
+
+    def positions(self, latent_dim: int) -> list[int]:
+        seen: dict[int, None] = {}
+        for e in self.edits:
+            seen.update(dict.fromkeys(e.positions(latent_dim)))
+        return list(seen)
+
+    def apply(self, z: torch.Tensor) -> torch.Tensor:
+        return apply_edits(z, self.edits)
+
+
+def parse_edit_groups(texts: Iterable[str] | str) -> list[Edit | EditChain]:
+    """One change per string: a string of ``;``-joined edits becomes one :class:`EditChain`
+    (the CLI's ``--edit "z[3]=1.25;z[7]+=0.4"`` is one panel, as the web explorer copies it)."""
+    if isinstance(texts, str):
+        texts = [texts]
+    groups: list[Edit | EditChain] = []
+    for text in texts:
+        edits = parse_edits(text)
+        groups.append(edits[0] if len(edits) == 1 else EditChain(tuple(edits)))
+    return groups
+
+
 def apply_edits(z: torch.Tensor, edits: Iterable[Edit]) -> torch.Tensor:
     """Apply ``edits`` one after another; returns a new tensor and never changes ``z``."""
     out = z
