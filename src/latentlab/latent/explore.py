@@ -230,6 +230,9 @@ def check_rank_by(model: Autoencoder, by: str) -> str:
     return by
 
 
+RANK_DECODES = 2048  # decodes per pass of rank_dimensions
+
+
 @torch.no_grad()
 def rank_dimensions(model: Autoencoder, x: Tensor, z_data: Tensor,
                     by: str = "effect") -> list[DimensionScore]:
@@ -243,11 +246,16 @@ def rank_dimensions(model: Autoencoder, x: Tensor, z_data: Tensor,
     z = model.embed(x)  # (N, D)
     n, d = z.shape
     spread = z_data.float().std(0).clamp_min(1e-8).to(z)  # (D,)
-    step = torch.diag(spread)  # (D, D): row d moves element d by its spread
-    z_plus = (z[:, None, :] + step[None]).reshape(n * d, d)  # (N*D, D)
-    z_minus = (z[:, None, :] - step[None]).reshape(n * d, d)
-    change = (model.decode(z_plus) - model.decode(z_minus)) / 2  # (N*D, C, H, W)
-    effect = change.pow(2).flatten(1).mean(1).sqrt().view(n, d).mean(0)  # (D,)
+    effect = torch.empty(d, device=z.device)
+    chunk = max(1, RANK_DECODES // max(n, 1))  # elements per pass: memory stays bounded for big latents
+    for start in range(0, d, chunk):
+        dims = torch.arange(start, min(start + chunk, d), device=z.device)
+        step = torch.zeros(len(dims), d, dtype=z.dtype, device=z.device)
+        step[torch.arange(len(dims)), dims] = spread[dims]  # row k moves element dims[k] by its spread
+        z_plus = (z[:, None, :] + step[None]).reshape(-1, d)  # (N*k, D)
+        z_minus = (z[:, None, :] - step[None]).reshape(-1, d)
+        change = (model.decode(z_plus) - model.decode(z_minus)) / 2  # (N*k, C, H, W)
+        effect[dims] = change.pow(2).flatten(1).mean(1).sqrt().view(n, len(dims)).mean(0)
     kl = model.encode(x).kl_per_dim().mean(0) if model.is_variational else None  # (D,)
     scores = [DimensionScore(dim=i, effect=float(effect[i]), spread=float(spread[i]),
                              kl=None if kl is None else float(kl[i])) for i in range(d)]

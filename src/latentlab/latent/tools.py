@@ -85,7 +85,8 @@ class Traversal:
 def rank_run(run: Any, data: Any, z_data: Tensor, by: str = "effect",
              n_images: int = RANK_IMAGES) -> tuple[list[explore.DimensionScore], int]:
     """Rank the latent elements on ``n_images`` evenly spaced images of ``data``."""
-    n = min(n_images, len(z_data))
+    # every image costs 2 * D decodes: big latents (a conv feature map) rank on fewer images
+    n = min(n_images, len(z_data), max(4, 16384 // max(run.model.latent_dim, 1)))
     rows = np.unique(np.linspace(0, len(z_data) - 1, n).round().astype(int))
     return explore.rank_dimensions(run.model, inputs(run, data, rows.tolist()), z_data, by=by), len(rows)
 
