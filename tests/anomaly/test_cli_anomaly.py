@@ -121,7 +121,7 @@ def test_oneclass_on_a_tiny_idx_folder(digits_idx, tmp_path):
               "score": {"kind": "combined", "parts": ["mse", "mahalanobis"]}}
     (tmp_path / "cfg.json").write_text(json.dumps(config))
     result = invoke("oneclass", "--data", f"idx:{digits_idx}", "--normal", "all", "--config", tmp_path / "cfg.json",
-                    "--out", tmp_path / "runs", "--quiet")
+                    "--out", tmp_path / "runs", "--workers", 2, "--quiet")
     assert result.exit_code == 0, result.output
     assert "mean" in result.output
     for k in range(3):
@@ -151,3 +151,18 @@ def test_the_fixed_protocol_config_builds_the_mnist_model():
     assert model_config.in_shape == (1, 28, 28)
     assert cfg.train_config().epochs >= 1
     assert cfg.score in ("mse", "mahalanobis", "combined")
+
+
+@pytest.mark.parametrize(("score", "words"), [
+    ({"kind": "elbo"}, ["needs a variational model"]),
+    ({"kind": "mahalanobis", "report": ["gmm"]}, ["report 'gmm'"]),
+    ({"kind": "combined", "parts": ["mse", "combined"]}, ["cannot be a part of itself"]),
+    ("mse", ["'score' to be an object"]),
+])
+def test_oneclass_config_errors_come_before_training(digits_idx, tmp_path, score, words):
+    config = {"model": {"kind": "fcn", "hidden": [8], "latent_dim": 2}, "train": {"epochs": 1}, "score": score}
+    (tmp_path / "cfg.json").write_text(json.dumps(config))
+    result = invoke("oneclass", "--data", f"idx:{digits_idx}", "--normal", "0", "--config", tmp_path / "cfg.json",
+                    "--out", tmp_path / "runs")
+    one_line_error(result, *words)
+    assert not (tmp_path / "runs").exists()

@@ -26,6 +26,7 @@ import torch
 from latentlab.anomaly.metrics import check_contamination, choose_threshold
 from latentlab.anomaly.scores import (
     DEFAULT_PARTS,
+    LATENT_KINDS,
     ScoreStats,
     check_kind,
     combine,
@@ -141,11 +142,16 @@ class ReconstructionDetector:
         self._require_fit()
         return self._scores(as_images(X))
 
-    def decision_parts(self, X: Any) -> dict[str, np.ndarray]:
-        """From one pass: the detector's score (key ``self.score``) and, for a ``combined`` score,
-        each part's raw score too; (N,) arrays, higher = more anomalous."""
+    def decision_parts(self, X: Any, extra: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """From one pass: the detector's score (key ``self.score``), each part of a ``combined``
+        score, and the ``extra`` pixel-space kinds (e.g. ``mse``, ``ssim``) for comparison;
+        (N,) arrays, higher = more anomalous."""
         self._require_fit()
-        wanted = needed_parts(self.score, self.parts)
+        for kind in extra:
+            if kind == "combined" or (kind in LATENT_KINDS and kind not in needed_parts(self.score, self.parts)):
+                raise LatentlabError(f"extra score '{kind}': expected a kind that needs no fitting, or a part")
+            check_kind(self.model, kind)
+        wanted = tuple(dict.fromkeys((*needed_parts(self.score, self.parts), *extra)))
         found: dict[str, list[np.ndarray]] = {k: [] for k in (*wanted, self.score)}
         for _, chunk in stream_parts(self.model, as_images(X), self.batch_spec, wanted, batch_size=self.batch_size,
                                      stats=self.stats_, samples=self.samples, progress=self.progress):

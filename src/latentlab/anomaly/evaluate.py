@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from latentlab.anomaly.detector import ReconstructionDetector
 from latentlab.anomaly.metrics import Evaluation, check_labels, evaluate_scores
-from latentlab.anomaly.scores import needs_stats, stream_scores
+from latentlab.anomaly.scores import stream_scores
 from latentlab.errors import LatentlabError
 from latentlab.io import atomic_path
 
@@ -51,16 +50,6 @@ def write_scores(detector: ReconstructionDetector, images: np.ndarray, out: Path
             fp.write("".join(f"{n + i},{float(v)!r}\n" for i, v in enumerate(chunk)))
             n += len(chunk)
     return n
-
-
-def maybe_fit(detector: ReconstructionDetector, train_images: np.ndarray | None) -> ReconstructionDetector:
-    """Fit when the score needs training statistics (or a threshold is wanted and data is given)."""
-    if train_images is not None:
-        return detector.fit(train_images)
-    if needs_stats(detector.score):
-        raise LatentlabError(f"score '{detector.score}': needs the normal training images to fit on; "
-                             f"pass --train-data")
-    return detector
 
 
 @dataclass
@@ -114,7 +103,3 @@ def check_outputs(paths: list[Path], overwrite: bool) -> None:
             what = "is a folder" if path.is_dir() else "exists; pass --overwrite to replace it"
             raise LatentlabError(f"{path}: {what}")
 
-
-def describe(detector: Any) -> str:
-    model = detector.model
-    return f"{model.describe()}; score {detector.score}"

@@ -41,7 +41,7 @@ def plot_histogram(scores: np.ndarray, labels: np.ndarray, threshold: float, pat
     bins = np.linspace(min(lo, threshold), hi if hi > lo else lo + 1.0, 60)
     for value, name, color in ((0, "normal", "tab:blue"), (1, "anomalous", "tab:red")):
         part = np.clip(scores[labels == value], bins[0], bins[-1])
-        ax.hist(part, bins=bins, density=True, alpha=0.55, color=color, label=f"{name} ({len(part)})")
+        ax.hist(part, bins=bins.tolist(), density=True, alpha=0.55, color=color, label=f"{name} ({len(part)})")
     ax.axvline(threshold, color="black", lw=1.2, ls="--", label=f"threshold {threshold:.4g}")
     ax.set_xlabel(f"anomaly score ({score_name}); higher = more anomalous")
     ax.set_ylabel("density")

@@ -40,8 +40,9 @@ class OneClassConfig:
     model: dict[str, Any]
     batch: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
-    score: str = "combined"
-    parts: tuple[str, ...] = ("mse", "mahalanobis")
+    score: str = "mahalanobis"
+    parts: tuple[str, ...] = ("mse", "mahalanobis")  # what a ``combined`` score mixes
+    report: tuple[str, ...] = ()  # further kinds whose ROC AUC alone is reported beside the score
     source: str = ""
 
     def train_config(self, **overrides: Any) -> Any:
@@ -74,9 +75,12 @@ def load_config(path: str | Path | None = None) -> OneClassConfig:
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise LatentlabError(f"{source}: expected an object with a 'model' section")
     score = data.get("score", {})
+    if not isinstance(score, dict) or not isinstance(score.get("kind", ""), str):
+        raise LatentlabError(f"{source}: expected 'score' to be an object with a 'kind'")
     return OneClassConfig(model=data["model"], batch=data.get("batch", {}), train=data.get("train", {}),
-                          score=score.get("kind", "combined"), parts=tuple(score.get("parts", ("mse", "mahalanobis"))),
-                          source=source)
+                          score=score.get("kind", "mahalanobis"),
+                          parts=tuple(score.get("parts", ("mse", "mahalanobis"))),
+                          report=tuple(score.get("report", ())), source=source)
 
 
 def split_specs(spec: str) -> tuple[str, str]:
@@ -109,9 +113,25 @@ def parse_normal(text: str, classes: Sequence[int], spec: str) -> list[int]:
     return list(dict.fromkeys(wanted))
 
 
+def check_config(config: OneClassConfig, in_shape: tuple[int, int, int], epochs: int | None = None) -> None:
+    """Every error the config can cause, before any training: model, training settings, scores."""
+    from latentlab.anomaly.scores import LATENT_KINDS, check_kind, needed_parts
+    from latentlab.models.registry import build
+
+    model = build(config.model_config(in_shape))
+    config.train_config(epochs=epochs)
+    check_kind(model, config.score, config.parts)
+    for kind in config.report:
+        check_kind(model, kind)
+        if kind == "combined" or (kind in LATENT_KINDS and kind not in needed_parts(config.score, config.parts)):
+            raise LatentlabError(f"{config.source}: report '{kind}': expected a kind that needs no fitting "
+                                 f"(mse, course, ssim, elbo) or a part of the score")
+
+
 @dataclass
 class ClassResult:
-    """One normal class: ROC AUC of the configured score (and of each part alone), timings."""
+    """One normal class: ROC AUC of the configured score (and of each part or reported kind alone),
+    timings (wall seconds; CPU seconds of this process for both)."""
 
     normal: int
     roc_auc: float
@@ -140,7 +160,7 @@ def run_class(train: ImageSet, test: ImageSet, normal: int, config: OneClassConf
     t1 = time.perf_counter()
     detector = ReconstructionDetector(model, score=config.score, parts=config.parts, batch=batch,
                                       batch_size=1000).fit(data)
-    found = detector.decision_parts(test)
+    found = detector.decision_parts(test, extra=config.report)
     t2 = time.perf_counter()
     part_auc = {k: roc_auc(v, labels) for k, v in found.items() if k != config.score}
     scores = found[config.score]
@@ -149,26 +169,71 @@ def run_class(train: ImageSet, test: ImageSet, normal: int, config: OneClassConf
 
 
 def run_oneclass(data_spec: str, normal: str, config: OneClassConfig, out: Path | None = None, *,
-                 progress: bool = False, epochs: int | None = None,
+                 progress: bool = False, epochs: int | None = None, workers: int = 1,
                  on_result: Callable[[ClassResult], None] | None = None) -> list[ClassResult]:
     """Run the protocol for ``normal`` ("all" or class ids); one run folder per class under ``out``
-    (a temporary folder, removed afterwards, when ``out`` is None)."""
+    (a temporary folder, removed afterwards, when ``out`` is None).
+
+    ``workers`` > 1 trains that many classes at once in separate processes, one thread each
+    (small models use several cores better this way than through intra-op threads).
+    """
     from latentlab.data.sources import load_source
 
+    if workers < 1:
+        raise LatentlabError(f"--workers {workers}: expected a positive integer")
     train_spec, test_spec = split_specs(data_spec)
     train, test = load_source(train_spec), load_source(test_spec)
     if train.labels is None or test.labels is None:
         raise LatentlabError(f"--data {data_spec}: has no labels; the one-class protocol needs class labels")
     classes = sorted(int(c) for c in np.unique(train.labels))
     wanted = parse_normal(normal, classes, data_spec)
-    config.model_config(train.image_shape)  # config errors before any training
-    config.train_config(epochs=epochs)
+    check_config(config, train.image_shape, epochs)  # config errors before any training
     with tempfile.TemporaryDirectory(prefix="latentlab-oneclass-") as tmp:
         root = Path(out) if out is not None else Path(tmp)
-        results = []
-        for k in wanted:
-            result = run_class(train, test, k, config, root / f"class_{k}", progress=progress, epochs=epochs)
-            results.append(result)
+        if workers == 1 or len(wanted) == 1:
+            results = []
+            for k in wanted:
+                results.append(run_class(train, test, k, config, root / f"class_{k}", progress=progress,
+                                         epochs=epochs))
+                if on_result is not None:
+                    on_result(results[-1])
+            return results
+        return _run_parallel(train_spec, test_spec, wanted, config, root, epochs, workers, on_result)
+
+
+# ---------------------------------------------------------------- one process per class
+
+_WORKER_DATA: tuple[ImageSet, ImageSet] | None = None
+
+
+def _worker_init(train_spec: str, test_spec: str) -> None:
+    import torch
+
+    from latentlab.data.sources import load_source
+
+    global _WORKER_DATA
+    torch.set_num_threads(1)
+    _WORKER_DATA = (load_source(train_spec), load_source(test_spec))
+
+
+def _worker_class(normal: int, config: OneClassConfig, run_dir: Path, epochs: int | None) -> ClassResult:
+    assert _WORKER_DATA is not None
+    return run_class(*_WORKER_DATA, normal, config, run_dir, epochs=epochs)
+
+
+def _run_parallel(train_spec: str, test_spec: str, wanted: list[int], config: OneClassConfig, root: Path,
+                  epochs: int | None, workers: int,
+                  on_result: Callable[[ClassResult], None] | None) -> list[ClassResult]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    results: dict[int, ClassResult] = {}
+    with ProcessPoolExecutor(max_workers=min(workers, len(wanted)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init, initargs=(train_spec, test_spec)) as pool:
+        futures = [pool.submit(_worker_class, k, config, root / f"class_{k}", epochs) for k in wanted]
+        for future in as_completed(futures):
+            result = future.result()
+            results[result.normal] = result
             if on_result is not None:
                 on_result(result)
-    return results
+    return [results[k] for k in wanted]

@@ -104,7 +104,10 @@ def ssim_map(x: Tensor, x_hat: Tensor, data_range: float = 2.0, window: int = 11
     size = min(window, x.shape[-1], x.shape[-2])
     size = max(3, size - (1 - size % 2))
     w = _gaussian_window(size, sigma, x.shape[1], x.device)
-    conv = lambda t: F.conv2d(t, w, groups=x.shape[1])  # noqa: E731
+
+    def conv(t: Tensor) -> Tensor:
+        return F.conv2d(t, w, groups=x.shape[1])  # local Gaussian-weighted mean
+
     mu_x, mu_y = conv(x), conv(x_hat)
     var_x = conv(x * x) - mu_x.pow(2)
     var_y = conv(x_hat * x_hat) - mu_y.pow(2)
@@ -247,8 +250,8 @@ def stream_parts(model: Autoencoder, images: np.ndarray, batch: BatchSpec, parts
     """:func:`latent_and_parts` over a whole uint8 set in batches (a rich bar when ``progress``)."""
     from latentlab.anomaly.progress import progress_bar
 
-    generator = torch.Generator().manual_seed(0) if samples > 0 else None
     device = _model_device(model)
+    generator = torch.Generator(device=device).manual_seed(0) if samples > 0 else None
     with progress_bar(len(images), what, enabled=progress) as advance:
         for x in input_batches(images, batch, batch_size, device):
             yield latent_and_parts(model, x, parts, value_range=batch.value_range, stats=stats,

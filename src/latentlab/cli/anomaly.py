@@ -112,6 +112,7 @@ def oneclass_cmd(
     config: Path | None = typer.Option(None, "--config",
                                        help="protocol config (default: latentlab/configs/oneclass.json)"),
     epochs: int | None = typer.Option(None, "--epochs", help="override the config's epochs (not the fixed protocol)"),
+    workers: int = typer.Option(1, "--workers", help="classes trained at once, one process and thread each"),
     out: Path | None = typer.Option(None, "--out", help="keep one run folder per class here"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out folder"),
     quiet: bool = typer.Option(False, "--quiet", help="no training progress bars"),
@@ -134,7 +135,8 @@ def oneclass_cmd(
         table.add_row(str(res.normal), f"{res.roc_auc:.4f}", f"{res.pr_auc:.4f}", alone,
                       f"{res.train_seconds:.1f}", f"{res.score_seconds:.1f}")
 
-    results = run_oneclass(data, normal, cfg, out, progress=not quiet, epochs=epochs, on_result=show)
+    results = run_oneclass(data, normal, cfg, out, progress=not quiet and workers == 1, epochs=epochs,
+                           workers=workers, on_result=show)
     mean = sum(r.roc_auc for r in results) / len(results)
     table.add_row("mean", f"{mean:.4f}", "", "", f"{sum(r.train_seconds for r in results):.1f}",
                   f"{sum(r.score_seconds for r in results):.1f}")
