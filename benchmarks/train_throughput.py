@@ -11,7 +11,10 @@ the machine's load hits both sides), the ratio to the reference, the fraction of
 bfloat16 matmul limits (the model's forward + backward FLOPs per image, ``6 * multiply-adds``,
 against the matmul rates measured first), and batch preparation as a fraction of step time.
 With bf16-mixed among the precisions it also compares the training loss after the same number
-of steps with float32's (same initial weights, same batches).
+of steps with float32's (same initial weights, same batches of generated faces), at the course's
+learning rate 1e-3 and at 1e-4: at 1e-3 fcn-1024's loss first rises for tens of steps (Adam's
+first steps are too large for a 12288-wide layer), and in that unstable stretch any change in
+rounding shows as a different trajectory; 1e-4 trains smoothly and isolates the precision.
 
     python benchmarks/train_throughput.py                       # everything, ~10 min on 2 quiet cores
     python benchmarks/train_throughput.py --models hw8-fcn --steps 5 --trials 1 --loss-steps 0
@@ -85,12 +88,12 @@ def build_model(name: str, seed: int = 0) -> torch.nn.Module:
 
 
 def latentlab_run(name: str, images: np.ndarray, batch_size: int, precision: str, accelerator: str,
-                  warmup: int, seed: int = 0) -> tuple[float, float, list[float]]:
+                  warmup: int, seed: int = 0, lr: float = 1e-3, epochs: int = 1) -> tuple[float, float, list[float]]:
     """(images/s over the steps after ``warmup``, batch preparation / step time, per-step losses)."""
     model = build_model(name, seed)
     clock = StepClock()
-    config = TrainConfig(epochs=1, batch_size=batch_size, precision=precision, accelerator=accelerator,
-                         val_fraction=0.0, seed=seed)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, precision=precision, accelerator=accelerator,
+                         val_fraction=0.0, seed=seed, lr=lr)
     batches = TimedBatches(images, np.arange(len(images)), batch_size, BatchSpec(), seed=seed)
     Trainer(config, callbacks=[clock]).fit(model, model_loss, batches)
     steps = len(clock.times) - warmup
@@ -149,16 +152,21 @@ def bench_model(name: str, args: argparse.Namespace, limits: dict[str, float]) -
 
 
 def loss_check(name: str, args: argparse.Namespace) -> None:
-    """Training loss after the same steps, float32 vs bf16-mixed (same start, same batches)."""
-    images = synthetic_images(args.batch_size * args.loss_steps, seed=1)
+    """Training loss after the same steps, float32 vs bf16-mixed (same start, same batches), on
+    generated faces (``faces:N``: image statistics like the course's, unlike the blobs)."""
+    from latentlab.data.sources import load_source
+
+    images = load_source(f"faces:{args.batch_size * args.loss_steps}").images
     tail = max(1, min(10, args.loss_steps // 5))
-    result = {}
-    for precision in ("32", "bf16-mixed"):
-        _, _, losses = latentlab_run(name, images, args.batch_size, precision, args.device, warmup=1)
-        result[precision] = float(np.mean(losses[-tail:]))
-    diff = result["bf16-mixed"] / result["32"] - 1
-    print(f"\n{name}: training loss after {args.loss_steps} steps (mean of the last {tail}): "
-          f"float32 {result['32']:.5f}, bf16-mixed {result['bf16-mixed']:.5f} ({diff:+.2%})")
+    for lr in args.loss_lrs:
+        result = {}
+        for precision in ("32", "bf16-mixed"):
+            _, _, losses = latentlab_run(name, images, args.batch_size, precision, args.device, warmup=1, lr=lr)
+            result[precision] = (float(np.mean(losses[-tail:])), losses[0])
+        diff = result["bf16-mixed"][0] / result["32"][0] - 1
+        print(f"\n{name}, lr {lr:g}: training loss after {args.loss_steps} steps (mean of the last {tail}; "
+              f"first step {result['32'][1]:.4f}): float32 {result['32'][0]:.5f}, "
+              f"bf16-mixed {result['bf16-mixed'][0]:.5f} ({diff:+.2%})")
 
 
 def main() -> None:
@@ -172,9 +180,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=3, help="interleaved runs of each side")
     parser.add_argument("--loss-steps", type=int, default=200, help="steps of the bf16 loss check (0: skip)")
     parser.add_argument("--loss-models", default="fcn-1024")
+    parser.add_argument("--loss-lrs", default="1e-3,1e-4", help="learning rates of the loss check")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     args.precisions = args.precisions.split(",")
+    args.loss_lrs = [float(v) for v in args.loss_lrs.split(",")]
     print(f"# training throughput, batch {args.batch_size}, {args.device}\n{uptime()}\n{machine_line()}")
     limits = {"float32": matmul_rate(torch.float32, device=args.device),
               "bfloat16": matmul_rate(torch.bfloat16, device=args.device)}

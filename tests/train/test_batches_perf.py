@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from latentlab.losses import model_loss
 from latentlab.models import ConvConfig, FCNConfig
 from latentlab.models.registry import build
 from latentlab.train.api import on_rank_zero
-from latentlab.train.batches import ImageBatches
+from latentlab.train.batches import ImageBatches, file_mapping
 from latentlab.train.trainer import (
     Callback,
     TrainConfig,
@@ -166,3 +167,25 @@ def test_an_error_on_rank_zero_stops_every_rank() -> None:
         on_rank_zero(_Fabric(1, "run: folder exists"), lambda: ran.append(1))
     assert ran == []  # and never ran it itself
     on_rank_zero(_Fabric(1, None), lambda: ran.append(1))  # no error: nothing raised
+
+
+def _rss_file_kb() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssFile:"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc/self/status (Linux)")
+def test_an_epoch_over_a_memory_mapped_set_leaves_no_file_pages_mapped(tmp_path: Path) -> None:
+    from latentlab.data.sources import load_source
+
+    images = np.random.default_rng(0).integers(0, 256, size=(2000, 32, 32, 3), dtype=np.uint8)  # 6 MB
+    np.save(tmp_path / "big.npy", images)
+    data = load_source(f"npy:{tmp_path / 'big.npy'}")
+    assert file_mapping(data.images) is not None
+    assert file_mapping(images) is None and file_mapping(np.load(tmp_path / "big.npy", mmap_mode="r+")) is None
+    batches = ImageBatches(data.images, np.arange(2000), 64, BatchSpec())
+    before = _rss_file_kb()
+    seen = [x for x, _ in batches.epoch(0)]
+    assert _rss_file_kb() - before < 1024  # without the release: most of the 6 MB file
+    order = batches.order(0)[:64]
+    torch.testing.assert_close(seen[0], to_model_input(images[np.sort(order)]))  # pages re-read correctly

@@ -7,6 +7,7 @@ resumed run sees exactly the batches an uninterrupted one would.
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator
 
 import numpy as np
@@ -16,6 +17,25 @@ from torch import Tensor
 from latentlab.data.batches import BatchSpec, add_noise, to_model_input
 
 Batch = tuple[Tensor, Tensor]  # (x_in, target), each (N, C, H, W)
+
+
+def file_mapping(images: np.ndarray) -> mmap.mmap | None:
+    """The read-only memory map under ``images`` (``np.load(..., mmap_mode="r")`` and views of it).
+
+    Pages read through a map count in the process's resident memory until unmapped, so one epoch
+    over a 10 GB ``.npy`` would show 10 GB resident (clean file cache the kernel may drop, but
+    RSS limits and ``top`` count it). A read maps more than it reads (fault-around; whole large
+    folios, up to 2 MB, on recent kernels): here one batch of 128 random rows mapped 155 MB of a
+    245 MB file. So the trainer unmaps after every batch: ``madvise(MADV_DONTNEED)`` on a
+    read-only file map drops only this process's mappings (measured cost: none visible next to
+    the 1.5 ms the batch takes); the next read maps the pages again from the page cache.
+    """
+    if images.flags.writeable or not hasattr(mmap, "MADV_DONTNEED"):
+        return None  # a writeable map may hold changes that DONTNEED would throw away
+    base: object = images.base
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    return base
 
 
 class ImageBatches:
@@ -65,11 +85,14 @@ class ImageBatches:
         """Yield batches ``start``, ``start + 1``, ... of this epoch (``memory_format``: see
         :func:`~latentlab.data.batches.to_model_input`)."""
         idx = self.order(epoch, rank, world_size)
+        mapping = file_mapping(self.images)
         for b in range(start, self.num_batches(world_size, rank)):
             rows = np.sort(idx[b * self.batch_size:(b + 1) * self.batch_size])  # sorted: sequential reads
             if len(rows) == 0:
                 return
             target = to_model_input(self.images[rows], self.spec, device=device, memory_format=memory_format)
+            if mapping is not None:
+                mapping.madvise(mmap.MADV_DONTNEED)  # rows copied; their pages stay in the page cache
             if self.noise > 0:
                 seed = hash((self.seed, epoch, b, rank)) & 0x7FFFFFFF
                 gen = torch.Generator(target.device).manual_seed(seed)
