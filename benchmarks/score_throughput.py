@@ -104,7 +104,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"# scoring throughput, {args.images} images, batch {args.batch_size}, {args.device}\n"
           f"{uptime()}\n{machine_line()}")
     limits = {"float32": matmul_rate(torch.float32, device=args.device),

@@ -182,7 +182,10 @@ def main() -> None:
     parser.add_argument("--loss-models", default="fcn-1024")
     parser.add_argument("--loss-lrs", default="1e-3,1e-4", help="learning rates of the loss check")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     args.precisions = args.precisions.split(",")
     args.loss_lrs = [float(v) for v in args.loss_lrs.split(",")]
     print(f"# training throughput, batch {args.batch_size}, {args.device}\n{uptime()}\n{machine_line()}")
