@@ -41,7 +41,7 @@ def test_report_of_an_autoencoder_via_the_cli(tiny_run: Path, tmp_path: Path) ->
     assert path.resolve().as_uri() in "".join(result.output.split())  # the link it prints
     assert not [p for p in run.iterdir() if p.name.startswith(".report.html")]  # no temporary left
     text = path.read_text(encoding="utf-8")
-    assert [h for h in re.findall(r"<h2>(.*?)</h2>", text)] == SECTIONS
+    assert list(re.findall(r"<h2>(.*?)</h2>", text)) == SECTIONS
     assert_offline(text)
     images = inline_images(text)
     assert len(images) == 6  # diagram, loss, reconstructions, edits, traversal, samples

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -32,7 +33,7 @@ def reconstruct(model: Autoencoder, x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @torch.no_grad()
-def edit_images(model: Autoencoder, x: Tensor, edits: list[Edit | EditChain]) -> EditResult:
+def edit_images(model: Autoencoder, x: Tensor, edits: Sequence[Edit | EditChain]) -> EditResult:
     """Decode each edit of the latent of ``x`` separately (each edit starts from the original z)."""
     z, x_hat = reconstruct(model, x)
     for e in edits:
