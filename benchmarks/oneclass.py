@@ -97,8 +97,9 @@ def main() -> None:
     config = load_config(args.config)
     if args.seed is not None:
         config = dataclasses.replace(config, train={**config.train, "seed": args.seed})
-    print(f"config: {config.source}; model {config.model}; train {config.train}; score {config.score} "
-          f"{'(' + ', '.join(config.parts) + ')' if config.score == 'combined' else ''}", flush=True)
+    detail = {"combined": f" ({', '.join(config.parts)})", "gmm": f" ({config.components} components)"}
+    print(f"config: {config.source}; model {config.model}; train {config.train}; "
+          f"score {config.score}{detail.get(config.score, '')}", flush=True)
     print(f"start: {machine_line()}", flush=True)
     t0, c0 = time.perf_counter(), cpu_seconds()
 

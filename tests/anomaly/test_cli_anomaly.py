@@ -92,9 +92,11 @@ def test_evaluate_prints_aucs_and_writes_figures(tiny_run, npy_files, tmp_path):
 
 def test_evaluate_labels_as_a_filter_over_the_data(tiny_run, tmp_path):
     result = invoke("evaluate", tiny_run, "--data", "faces:40:3", "--labels", "label==1", "--out-dir", tmp_path,
-                    "--prefix", "smile_", "--quiet")
+                    "--prefix", "smile_", "--train-where", "label==0", "--score", "mahalanobis", "--quiet")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "smile_roc.png").is_file()
+    one_line_error(invoke("evaluate", tiny_run, "--data", "faces:40:3", "--labels", "label==1", "--out-dir",
+                          tmp_path / "other", "--train-where", "label==9"), "--train-where", "selects no rows")
 
 
 def test_evaluate_bad_inputs(tiny_run, npy_files, tmp_path):
@@ -121,7 +123,7 @@ def test_oneclass_on_a_tiny_idx_folder(digits_idx, tmp_path):
               "score": {"kind": "combined", "parts": ["mse", "mahalanobis"]}}
     (tmp_path / "cfg.json").write_text(json.dumps(config))
     result = invoke("oneclass", "--data", f"idx:{digits_idx}", "--normal", "all", "--config", tmp_path / "cfg.json",
-                    "--out", tmp_path / "runs", "--workers", 2, "--quiet")
+                    "--out", tmp_path / "runs", "--quiet")
     assert result.exit_code == 0, result.output
     assert "mean" in result.output
     for k in range(3):
@@ -144,13 +146,13 @@ def test_oneclass_bad_inputs(digits_idx, tmp_path):
 
 
 def test_the_fixed_protocol_config_builds_the_mnist_model():
-    from latentlab.anomaly.oneclass import load_config
+    from latentlab.anomaly.oneclass import check_config, load_config
 
     cfg = load_config()
     model_config = cfg.model_config((1, 28, 28))
     assert model_config.in_shape == (1, 28, 28)
     assert cfg.train_config().epochs >= 1
-    assert cfg.score in ("mse", "mahalanobis", "combined")
+    check_config(cfg, (1, 28, 28))  # the score and reported kinds fit the model
 
 
 @pytest.mark.parametrize(("score", "words"), [

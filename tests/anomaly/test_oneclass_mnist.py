@@ -10,7 +10,7 @@ from latentlab.anomaly.oneclass import load_config, run_oneclass
 @pytest.mark.slow
 def test_oneclass_protocol_on_two_mnist_classes(shared_data, tmp_path):
     config = load_config()
-    results = run_oneclass(f"idx:{shared_data / 'mnist'}", "1,8", config, tmp_path, epochs=2)
+    results = run_oneclass(f"idx:{shared_data / 'mnist'}", "1,8", config, tmp_path, epochs=2, workers=2)
     assert [r.normal for r in results] == [1, 8]
     for r in results:
         assert r.n_train > 5000  # the training images of that digit only

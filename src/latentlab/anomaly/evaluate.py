@@ -24,14 +24,13 @@ from latentlab.io import atomic_path
 FIGURES = ("roc.png", "histogram.png", "most_anomalous.png", "least_anomalous.png")
 
 
-def fit_subset(images: np.ndarray, limit: int | None, seed: int = 0) -> np.ndarray:
-    """At most ``limit`` rows (a seeded random, sorted choice) of the training images to fit on."""
+def fit_rows(rows: np.ndarray, limit: int | None, seed: int = 0) -> np.ndarray:
+    """At most ``limit`` of ``rows`` (a seeded random choice, sorted for sequential reads)."""
     if limit is not None and limit < 2:
         raise LatentlabError(f"--fit-limit {limit}: expected at least 2 images")
-    if limit is None or len(images) <= limit:
-        return images
-    rows = np.sort(np.random.default_rng(seed).choice(len(images), size=limit, replace=False))
-    return images[rows]
+    if limit is None or len(rows) <= limit:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
 
 
 def write_scores(detector: ReconstructionDetector, images: np.ndarray, out: Path) -> int:

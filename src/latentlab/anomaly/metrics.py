@@ -172,8 +172,12 @@ def labels_from(spec: str, data: object) -> np.ndarray:
     path = Path(spec).expanduser()
     if path.suffix.lower() in (".npy", ".csv", ".txt") or path.is_file():
         return read_label_file(path)
+    return parse_where(spec).mask(data_columns(data)).astype(np.int64)
+
+
+def data_columns(data: object) -> dict[str, np.ndarray]:
+    """What a filter can read: ``label`` and the known factors of an ImageSet."""
     columns: dict[str, np.ndarray] = dict(getattr(data, "factors", {}) or {})
     if getattr(data, "labels", None) is not None:
         columns["label"] = data.labels  # type: ignore[attr-defined]
-    where = parse_where(spec)
-    return where.mask(columns).astype(np.int64)
+    return columns

@@ -43,6 +43,7 @@ class OneClassConfig:
     score: str = "mahalanobis"
     parts: tuple[str, ...] = ("mse", "mahalanobis")  # what a ``combined`` score mixes
     report: tuple[str, ...] = ()  # further kinds whose ROC AUC alone is reported beside the score
+    components: int = 4  # of a ``gmm`` latent density
     source: str = ""
 
     def train_config(self, **overrides: Any) -> Any:
@@ -80,7 +81,8 @@ def load_config(path: str | Path | None = None) -> OneClassConfig:
     return OneClassConfig(model=data["model"], batch=data.get("batch", {}), train=data.get("train", {}),
                           score=score.get("kind", "mahalanobis"),
                           parts=tuple(score.get("parts", ("mse", "mahalanobis"))),
-                          report=tuple(score.get("report", ())), source=source)
+                          report=tuple(score.get("report", ())), components=int(score.get("components", 4)),
+                          source=source)
 
 
 def split_specs(spec: str) -> tuple[str, str]:
@@ -159,7 +161,7 @@ def run_class(train: ImageSet, test: ImageSet, normal: int, config: OneClassConf
                       run_dir, overwrite=True, progress=progress)
     t1 = time.perf_counter()
     detector = ReconstructionDetector(model, score=config.score, parts=config.parts, batch=batch,
-                                      batch_size=1000).fit(data)
+                                      batch_size=1000, n_components=config.components).fit(data)
     found = detector.decision_parts(test, extra=config.report)
     t2 = time.perf_counter()
     part_auc = {k: roc_auc(v, labels) for k, v in found.items() if k != config.score}
@@ -213,6 +215,9 @@ def _worker_init(train_spec: str, test_spec: str) -> None:
 
     global _WORKER_DATA
     torch.set_num_threads(1)
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    threadpool_limits(1)  # BLAS (the mixture's EM) too: the workers share the cores
     _WORKER_DATA = (load_source(train_spec), load_source(test_spec))
 
 

@@ -30,11 +30,18 @@ def _detector(run: Path, score: str, parts: str, contamination: float, batch_siz
     return r, det
 
 
-def _train_images(r, train_data: str | None, fit_limit: int | None):  # type: ignore[no-untyped-def]
-    from latentlab.anomaly.evaluate import fit_subset
+def _train_images(r, train_data: str | None, train_where: str | None, fit_limit: int | None):  # type: ignore[no-untyped-def]
+    """The normal images to fit on: the run's training data (or --train-data), filtered, at most --fit-limit."""
+    import numpy as np
+
+    from latentlab.anomaly.evaluate import fit_rows
+    from latentlab.anomaly.metrics import data_columns
+    from latentlab.latent.where import select
     from latentlab.runs import run_data
 
-    return fit_subset(run_data(r, train_data).images, fit_limit)
+    data = run_data(r, train_data)
+    rows = np.arange(len(data)) if train_where is None else select(train_where, data_columns(data), "--train-where")
+    return data.images[fit_rows(rows, fit_limit)]
 
 
 @command(app, "score")
@@ -46,6 +53,8 @@ def score_cmd(
     parts: str = typer.Option("mse,mahalanobis", "--parts", help="what a combined score mixes"),
     train_data: str | None = typer.Option(None, "--train-data",
                                           help="normal images to fit latent/combined scores on (default: the run's)"),
+    train_where: str | None = typer.Option(None, "--train-where",
+                                           help="fit on the training rows that match, e.g. 'label==3'"),
     fit_limit: int = typer.Option(5000, "--fit-limit", help="at most this many training images to fit on"),
     batch_size: int = typer.Option(256, "--batch-size"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out"),
@@ -60,7 +69,7 @@ def score_cmd(
     r, det = _detector(run, score, parts, 0.05, batch_size, quiet)
     images = run_data(r, data).images
     if needs_stats(score):
-        det.fit(_train_images(r, train_data, fit_limit))
+        det.fit(_train_images(r, train_data, train_where, fit_limit))
     n = write_scores(det, images, out)
     console.print(f"{n} scores ({score}) written to {out}", highlight=False, soft_wrap=True)
 
@@ -75,6 +84,8 @@ def evaluate_cmd(
     parts: str = typer.Option("mse,mahalanobis", "--parts", help="what a combined score mixes"),
     train_data: str | None = typer.Option(None, "--train-data",
                                           help="normal images to fit on and set the threshold (default: the run's)"),
+    train_where: str | None = typer.Option(None, "--train-where",
+                                           help="fit on the training rows that match, e.g. 'label==3'"),
     fit_limit: int = typer.Option(5000, "--fit-limit", help="at most this many training images to fit on"),
     contamination: float = typer.Option(0.05, "--contamination", help="expected anomaly fraction: the threshold"),
     k: int = typer.Option(8, "--k", help="how many most and least anomalous images to show"),
@@ -94,7 +105,7 @@ def evaluate_cmd(
     r, det = _detector(run, score, parts, contamination, batch_size, quiet)
     test = run_data(r, data)
     y = check_labels(labels_from(labels, test), len(test), f"--labels {labels}")
-    det.fit(_train_images(r, train_data, fit_limit))
+    det.fit(_train_images(r, train_data, train_where, fit_limit))
     result = evaluate(det, test.images, y, out_dir, k=k, prefix=prefix)
     e = result.evaluation
     console.print(f"{e.n} images, {e.n_anomalies} anomalous; score {score}", highlight=False, soft_wrap=True)
