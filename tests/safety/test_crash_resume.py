@@ -1,7 +1,8 @@
 """SIGKILL a training at random moments, a dozen times; ``--resume`` must finish it as if nothing happened.
 
-The run is small (a fully connected AE on faces:200 resized to 16x16, 6 epochs of 12 steps, a
-checkpoint every 5 steps). The first launch is the real ``python -m latentlab.cli.app train``
+The run is small (a fully connected AE on faces:200 resized to 16x16, 20 epochs of 12 steps, a
+checkpoint every 5 steps): long enough that every scheduled kill lands before the run ends, even
+on a quiet machine where the steps are fast. The first launch is the real ``python -m latentlab.cli.app train``
 in a subprocess, killed soon after its first checkpoint appears. Every later kill hits a
 ``train --resume`` started by a fork server (``crash_server.py``: the same CLI without paying
 for the imports again), either at a random moment or by a hook inside a write: before or after
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.slow
 
 SERVER = Path(__file__).with_name("crash_server.py")
 TRAIN = ["train", "--data", "faces:200", "--resize", "16", "--model", "fcn", "--hidden", "32",
-         "--latent-dim", "4", "--epochs", "6", "--batch-size", "16", "--checkpoint-every", "5",
+         "--latent-dim", "4", "--epochs", "20", "--batch-size", "16", "--checkpoint-every", "5",
          "--seed", "3", "--quiet"]
 SIGKILL = int(signal.SIGKILL)
 # One intra-op thread in every process: the same float reduction order everywhere (needed for
@@ -125,7 +126,7 @@ def check_complete(run: Path, context: str) -> None:
     if (run / "COMPLETE").exists():
         for name in ("config.json", "model.safetensors", "metrics.csv", "loss.png"):
             assert (run / name).is_file(), f"{context}: COMPLETE but no {name}"
-        assert (run / "COMPLETE").read_text().startswith("epochs 6,"), context
+        assert (run / "COMPLETE").read_text().startswith("epochs 20,"), context
 
 
 def metrics(run: Path) -> list[dict[str, str]]:
