@@ -43,7 +43,7 @@ class LatentDensity:
         return torch.from_numpy(nll).to(z.device)
 
 
-def fit_density(z: Tensor, kind: str = "mahalanobis", n_components: int = 4, seed: int = 0) -> LatentDensity:
+def fit_density(z: Tensor, kind: str = "mahalanobis", n_components: int = 8, seed: int = 0) -> LatentDensity:
     """Fit ``kind`` on training latents z (N, D)."""
     if kind not in DENSITY_KINDS:
         raise LatentlabError(f"latent density '{kind}': expected one of {', '.join(DENSITY_KINDS)}")

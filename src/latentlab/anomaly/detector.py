@@ -69,7 +69,7 @@ class ReconstructionDetector:
 
     def __init__(self, model_or_run: Any, score: str = "mse", contamination: float = 0.05, *,
                  parts: Sequence[str] = DEFAULT_PARTS, batch: BatchSpec | None = None, batch_size: int = 256,
-                 n_components: int = 4, samples: int = 0, progress: bool = False) -> None:
+                 n_components: int = 8, samples: int = 0, progress: bool = False) -> None:
         self.model_or_run = model_or_run
         self.score = score
         self.contamination = contamination

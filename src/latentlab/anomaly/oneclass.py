@@ -25,7 +25,8 @@ from latentlab.errors import LatentlabError
 from latentlab.io import read_json
 
 CONFIG_NAME = "oneclass.json"
-# Ruff et al. (ICML 2018), Table 1, MNIST one-class ROC AUC (%), means over 10 seeds.
+# Ruff et al. (ICML 2018), Table 1, MNIST one-class ROC AUC (%), means over 10 seeds (the DCAE row was
+# transcribed without the paper at hand: check it against the PDF before quoting it elsewhere).
 PUBLISHED = {
     "Deep SVDD (one-class)": [98.0, 99.7, 91.7, 91.9, 94.9, 88.5, 98.3, 94.6, 93.9, 96.5],
     "DCAE": [97.6, 98.3, 85.4, 86.7, 86.5, 78.2, 94.6, 92.3, 86.5, 90.4],
@@ -43,7 +44,7 @@ class OneClassConfig:
     score: str = "mahalanobis"
     parts: tuple[str, ...] = ("mse", "mahalanobis")  # what a ``combined`` score mixes
     report: tuple[str, ...] = ()  # further kinds whose ROC AUC alone is reported beside the score
-    components: int = 4  # of a ``gmm`` latent density
+    components: int = 8  # of a ``gmm`` latent density
     source: str = ""
 
     def train_config(self, **overrides: Any) -> Any:
@@ -81,7 +82,7 @@ def load_config(path: str | Path | None = None) -> OneClassConfig:
     return OneClassConfig(model=data["model"], batch=data.get("batch", {}), train=data.get("train", {}),
                           score=score.get("kind", "mahalanobis"),
                           parts=tuple(score.get("parts", ("mse", "mahalanobis"))),
-                          report=tuple(score.get("report", ())), components=int(score.get("components", 4)),
+                          report=tuple(score.get("report", ())), components=int(score.get("components", 8)),
                           source=source)
 
 

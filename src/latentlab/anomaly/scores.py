@@ -280,7 +280,7 @@ def score_dataset(model: Autoencoder, images: np.ndarray, batch: BatchSpec, kind
 
 
 def fit_stats(model: Autoencoder, images: np.ndarray, batch: BatchSpec, kind: str, *,
-              parts: Sequence[str] = DEFAULT_PARTS, batch_size: int = 256, n_components: int = 4,
+              parts: Sequence[str] = DEFAULT_PARTS, batch_size: int = 256, n_components: int = 8,
               samples: int = 0, progress: bool = False) -> tuple[ScoreStats, np.ndarray]:
     """Fit what ``kind`` needs on normal training images (uint8 NHWC) in one pass: a latent
     density for ``mahalanobis`` / ``gmm``, per-part standardisation for ``combined``.

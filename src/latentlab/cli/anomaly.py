@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from latentlab.cli.common import check_out_file, command, console
 from latentlab.errors import LatentlabError
+
+if TYPE_CHECKING:
+    from latentlab.anomaly.detector import ReconstructionDetector
+    from latentlab.runs import Run
 
 app = typer.Typer()
 
@@ -19,13 +25,14 @@ def _parts(text: str) -> tuple[str, ...]:
     return tuple(p for p in text.replace(" ", "").split(",") if p)
 
 
-def _detector(run: Path, score: str, parts: str, contamination: float, batch_size: int, quiet: bool):  # type: ignore[no-untyped-def]
+def _detector(run: Path, score: str, parts: str, contamination: float, batch_size: int, components: int,
+              quiet: bool) -> tuple[Run, ReconstructionDetector]:
     from latentlab.anomaly.detector import ReconstructionDetector
     from latentlab.runs import open_run
 
     r = open_run(run)
     det = ReconstructionDetector(r, score=score, contamination=contamination, parts=_parts(parts),
-                                 batch_size=batch_size, progress=not quiet)
+                                 batch_size=batch_size, n_components=components, progress=not quiet)
     det._check()  # a score the model cannot give: one line before any data is read
     return r, det
 
@@ -56,6 +63,7 @@ def score_cmd(
     train_where: str | None = typer.Option(None, "--train-where",
                                            help="fit on the training rows that match, e.g. 'label==3'"),
     fit_limit: int = typer.Option(5000, "--fit-limit", help="at most this many training images to fit on"),
+    components: int = typer.Option(8, "--components", help="Gaussian components of a gmm score"),
     batch_size: int = typer.Option(256, "--batch-size"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
@@ -66,7 +74,7 @@ def score_cmd(
     from latentlab.runs import run_data
 
     check_out_file(out, overwrite)
-    r, det = _detector(run, score, parts, 0.05, batch_size, quiet)
+    r, det = _detector(run, score, parts, 0.05, batch_size, components, quiet)
     images = run_data(r, data).images
     if needs_stats(score):
         det.fit(_train_images(r, train_data, train_where, fit_limit))
@@ -91,6 +99,7 @@ def evaluate_cmd(
     k: int = typer.Option(8, "--k", help="how many most and least anomalous images to show"),
     out_dir: Path = typer.Option(Path("."), "--out-dir", help="folder for the figures"),
     prefix: str = typer.Option("", "--prefix", help="prefix of the figure file names"),
+    components: int = typer.Option(8, "--components", help="Gaussian components of a gmm score"),
     batch_size: int = typer.Option(256, "--batch-size"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing figures"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
@@ -102,7 +111,7 @@ def evaluate_cmd(
 
     check_outputs([out_dir / f"{prefix}{name}" for name in FIGURES], overwrite)
     check_contamination(contamination)
-    r, det = _detector(run, score, parts, contamination, batch_size, quiet)
+    r, det = _detector(run, score, parts, contamination, batch_size, components, quiet)
     test = run_data(r, data)
     y = check_labels(labels_from(labels, test), len(test), f"--labels {labels}")
     det.fit(_train_images(r, train_data, train_where, fit_limit))
@@ -146,10 +155,12 @@ def oneclass_cmd(
         table.add_row(str(res.normal), f"{res.roc_auc:.4f}", f"{res.pr_auc:.4f}", alone,
                       f"{res.train_seconds:.1f}", f"{res.score_seconds:.1f}")
 
+    t0 = time.perf_counter()
     results = run_oneclass(data, normal, cfg, out, progress=not quiet and workers == 1, epochs=epochs,
                            workers=workers, on_result=show)
     mean = sum(r.roc_auc for r in results) / len(results)
-    table.add_row("mean", f"{mean:.4f}", "", "", f"{sum(r.train_seconds for r in results):.1f}",
-                  f"{sum(r.score_seconds for r in results):.1f}")
+    table.add_row("mean", f"{mean:.4f}", "", "", "", "")
     console.print(table)
+    console.print(f"{len(results)} classes in {time.perf_counter() - t0:.0f} s wall clock "
+                  f"({workers} worker{'s' if workers > 1 else ''})", highlight=False, soft_wrap=True)
 
