@@ -143,8 +143,11 @@ def test_upload_sample_and_reset(page: Any, tmp_path: Path, image_file: Any) -> 
     _wait(page, "document.getElementById('expr').value === ''")
     src = page.get_attribute("#img-edited", "src")
     page.click("#sample")
+    # a sample changes every element; wait for that, not for the first new image (the reset's own
+    # decode may still land after the click)
+    _wait(page, "(document.getElementById('expr').value.match(/=/g) || []).length === 4")
     _wait(page, f"document.getElementById('img-edited').src !== {src!r}")
-    assert page.input_value("#expr").count("=") == 4  # a sample changes every element
+    assert page.input_value("#expr").count("=") == 4
 
     with page.expect_download() as download:
         page.click("#download")
