@@ -25,11 +25,11 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 
 from latentlab.errors import LatentlabError
+from latentlab.latent.tokens import NAME, NUMBER, Token, TokenParser, shown
 
 _OPS: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
     "=": lambda x, v: torch.full_like(x, v),
@@ -43,14 +43,9 @@ MAX_LENGTH = 10_000  # characters in one edit; an index list of a 1,000-d latent
 _EXAMPLE = "expected e.g. z[0]*=3"
 
 
-def _shown(text: str, limit: int = 60) -> str:
-    """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
 
 def _syntax_error(text: str, what: str) -> LatentlabError:
-    return LatentlabError(f"edit '{_shown(text)}': {what}, {_EXAMPLE}")
+    return LatentlabError(f"edit '{shown(text)}': {what}, {_EXAMPLE}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,16 +68,16 @@ class Edit:
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
-            raise LatentlabError(f"edit '{_shown(self.text)}': unknown operator {self.op!r}, "
+            raise LatentlabError(f"edit '{shown(self.text)}': unknown operator {self.op!r}, "
                                  f"expected one of {' '.join(OPS)}")
         if not math.isfinite(self.value):
-            raise LatentlabError(f"edit '{_shown(self.text)}': value {self.value} is not finite, "
+            raise LatentlabError(f"edit '{shown(self.text)}': value {self.value} is not finite, "
                                  f"{_EXAMPLE}")
         if self.op == "/=" and self.value == 0:
-            raise LatentlabError(f"edit '{_shown(self.text)}': division by zero, "
+            raise LatentlabError(f"edit '{shown(self.text)}': division by zero, "
                                  f"expected a non-zero divisor")
         if isinstance(self.index, slice) and self.index.step is not None:
-            raise LatentlabError(f"edit '{_shown(self.text)}': slices take no step, {_EXAMPLE}")
+            raise LatentlabError(f"edit '{shown(self.text)}': slices take no step, {_EXAMPLE}")
 
     def __hash__(self) -> int:  # a slice is unhashable before Python 3.12; equal edits share text
         return hash((self.text, self.op, self.value))
@@ -92,7 +87,7 @@ class Edit:
 
         In selection order, each element at most once (``z[1,1]`` selects element 1 once).
         """
-        name = f"edit '{_shown(self.text)}'"
+        name = f"edit '{shown(self.text)}'"
         if latent_dim < 1:
             raise LatentlabError(f"{name}: expected a latent of at least 1 element, got {latent_dim}")
         if self.index is None:
@@ -114,19 +109,19 @@ class Edit:
         """The value must stay finite (and a divisor non-zero) once cast to the latent's dtype."""
         name = str(dtype).removeprefix("torch.")
         if abs(self.value) > torch.finfo(dtype).max:  # 1e39 is inf in float32
-            raise LatentlabError(f"edit '{_shown(self.text)}': {_format_value(self.value)} overflows a "
+            raise LatentlabError(f"edit '{shown(self.text)}': {_format_value(self.value)} overflows a "
                                  f"{name} latent, expected a value within ±{torch.finfo(dtype).max:.3g}")
         if self.op == "/=" and torch.tensor(self.value, dtype=dtype).item() == 0:  # 1e-50 in float32
-            raise LatentlabError(f"edit '{_shown(self.text)}': {_format_value(self.value)} is zero in a "
+            raise LatentlabError(f"edit '{shown(self.text)}': {_format_value(self.value)} is zero in a "
                                  f"{name} latent, expected a non-zero divisor")
 
     def apply(self, z: torch.Tensor) -> torch.Tensor:
         """A new tensor: ``z`` (N, D) with the op applied to the selected columns of every row."""
         if z.ndim != 2:
-            raise LatentlabError(f"edit '{_shown(self.text)}': expected a flat latent of shape (N, D), "
+            raise LatentlabError(f"edit '{shown(self.text)}': expected a flat latent of shape (N, D), "
                                  f"got shape {tuple(z.shape)}")
         if not z.is_floating_point():
-            raise LatentlabError(f"edit '{_shown(self.text)}': expected a floating-point latent, "
+            raise LatentlabError(f"edit '{shown(self.text)}': expected a floating-point latent, "
                                  f"got {z.dtype}")
         self._check_fits(z.dtype)
         cols = torch.tensor(self.positions(z.shape[1]), dtype=torch.long, device=z.device)
@@ -140,48 +135,41 @@ class Edit:
 # ---------------------------------------------------------------------------------------------
 
 
-class _Token(NamedTuple):
-    kind: str  # "op", "sign", "number", "name", "[", "]", ":", ",", "end"
-    text: str
-    column: int  # 1-based, for messages
 
-
-_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TRAILING = re.compile(r"[A-Za-z0-9_.]+")  # glued to a number, it makes the number malformed
 
 
-def _tokenize(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
+def _tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
         if ch.isspace():
             i += 1
         elif text.startswith(("+=", "-=", "*=", "/="), i):
-            tokens.append(_Token("op", text[i : i + 2], i + 1))
+            tokens.append(Token("op", text[i : i + 2], i + 1))
             i += 2
         elif ch == "=":
-            tokens.append(_Token("op", "=", i + 1))
+            tokens.append(Token("op", "=", i + 1))
             i += 1
         elif ch in "+-":
-            tokens.append(_Token("sign", ch, i + 1))
+            tokens.append(Token("sign", ch, i + 1))
             i += 1
         elif ch in "[]:,":
-            tokens.append(_Token(ch, ch, i + 1))
+            tokens.append(Token(ch, ch, i + 1))
             i += 1
-        elif m := _NUMBER.match(text, i):
+        elif m := NUMBER.match(text, i):
             if m.end() < n and (tail := _TRAILING.match(text, m.end())):
                 bad = text[i : tail.end()]
-                raise _syntax_error(text, f"malformed number '{_shown(bad, 20)}' at column {i + 1}")
-            tokens.append(_Token("number", m.group(), i + 1))
+                raise _syntax_error(text, f"malformed number '{shown(bad, 20)}' at column {i + 1}")
+            tokens.append(Token("number", m.group(), i + 1))
             i = m.end()
-        elif m := _NAME.match(text, i):
-            tokens.append(_Token("name", m.group(), i + 1))
+        elif m := NAME.match(text, i):
+            tokens.append(Token("name", m.group(), i + 1))
             i = m.end()
         else:
-            raise _syntax_error(text, f"unexpected character {_shown(repr(ch), 12)} at column {i + 1}")
-    tokens.append(_Token("end", "", n + 1))
+            raise _syntax_error(text, f"unexpected character {shown(repr(ch), 12)} at column {i + 1}")
+    tokens.append(Token("end", "", n + 1))
     return tokens
 
 
@@ -190,26 +178,13 @@ def _tokenize(text: str) -> list[_Token]:
 # ---------------------------------------------------------------------------------------------
 
 
-class _Parser:
+class _Parser(TokenParser):
     """Recursive descent over the token list; one method per grammar rule."""
 
+    syntax_error = staticmethod(_syntax_error)
+
     def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens = _tokenize(text)
-        self.pos = 0
-
-    def peek(self) -> _Token:
-        return self.tokens[self.pos]
-
-    def take(self) -> _Token:
-        token = self.tokens[self.pos]
-        self.pos += 1
-        return token
-
-    def fail(self, what: str) -> LatentlabError:
-        token = self.peek()
-        found = "the end" if token.kind == "end" else f"'{_shown(token.text, 20)}' at column {token.column}"
-        return _syntax_error(self.text, f"found {found} where {what} should be")
+        super().__init__(text, _tokenize(text))
 
     def edit(self) -> Edit:
         head = self.peek()
@@ -230,7 +205,7 @@ class _Parser:
         if self.peek().kind != "end":
             raise self.fail("the end of the edit (join edits with ';')")
         if op == "/=" and value == 0:
-            raise LatentlabError(f"edit '{_shown(self.text)}': division by zero, expected a non-zero divisor")
+            raise LatentlabError(f"edit '{shown(self.text)}': division by zero, expected a non-zero divisor")
         return Edit(_normalize(index, op, value), index, op, value)
 
     def select(self) -> tuple[int, ...] | slice:
@@ -253,7 +228,7 @@ class _Parser:
         token = self.peek()
         if token.kind != "number" or not token.text.isdigit():
             if token.kind == "number":
-                raise _syntax_error(self.text, f"index '{_shown(token.text, 20)}' at column "
+                raise _syntax_error(self.text, f"index '{shown(token.text, 20)}' at column "
                                                f"{token.column} is not a whole number")
             raise self.fail(what)
         self.take()
@@ -272,7 +247,7 @@ class _Parser:
         self.take()
         value = float(sign + token.text)
         if not math.isfinite(value):
-            raise _syntax_error(self.text, f"'{_shown(sign + token.text, 20)}' is not a finite number")
+            raise _syntax_error(self.text, f"'{shown(sign + token.text, 20)}' is not a finite number")
         return value
 
 

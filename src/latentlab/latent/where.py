@@ -23,11 +23,11 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
 from latentlab.errors import LatentlabError
+from latentlab.latent.tokens import NAME, NUMBER, Token, TokenParser, shown
 
 MAX_LENGTH = 2_000
 MAX_DEPTH = 50
@@ -39,14 +39,9 @@ _COMPARE = {
 _EXAMPLE = "expected e.g. label==1 or smile>0.5"
 
 
-def _shown(text: str, limit: int = 60) -> str:
-    """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
 
 def _syntax_error(text: str, what: str) -> LatentlabError:
-    return LatentlabError(f"where '{_shown(text)}': {what}, {_EXAMPLE}")
+    return LatentlabError(f"where '{shown(text)}': {what}, {_EXAMPLE}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +109,7 @@ class Where:
 
     def mask(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Boolean mask (N,): the rows of ``columns`` (name -> (N,) array) that match."""
-        head = f"where '{_shown(self.text)}'"
+        head = f"where '{shown(self.text)}'"
         available = ", ".join(sorted(columns)) or "(none)"
         arrays: dict[str, np.ndarray] = {}
         for name in sorted(self.names):
@@ -137,52 +132,45 @@ class Where:
 # ---------------------------------------------------------------------------------------------
 
 
-class _Token(NamedTuple):
-    kind: str  # "cmp", "sign", "number", "name", "(", ")", "end"
-    text: str
-    column: int  # 1-based, for messages
 
-
-_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TRAILING = re.compile(r"[A-Za-z0-9_.]+")  # glued to a number, it makes the number malformed
 
 
-def _tokenize(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
+def _tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
         if ch.isspace():
             i += 1
         elif text.startswith(("==", "!=", "<=", ">="), i):
-            tokens.append(_Token("cmp", text[i : i + 2], i + 1))
+            tokens.append(Token("cmp", text[i : i + 2], i + 1))
             i += 2
         elif ch in "<>":
-            tokens.append(_Token("cmp", ch, i + 1))
+            tokens.append(Token("cmp", ch, i + 1))
             i += 1
         elif ch in "+-":
-            tokens.append(_Token("sign", ch, i + 1))
+            tokens.append(Token("sign", ch, i + 1))
             i += 1
         elif ch in "()":
-            tokens.append(_Token(ch, ch, i + 1))
+            tokens.append(Token(ch, ch, i + 1))
             i += 1
-        elif m := _NUMBER.match(text, i):
+        elif m := NUMBER.match(text, i):
             if m.end() < n and (tail := _TRAILING.match(text, m.end())):
                 bad = text[i : tail.end()]
-                raise _syntax_error(text, f"malformed number '{_shown(bad, 20)}' at column {i + 1}")
-            tokens.append(_Token("number", m.group(), i + 1))
+                raise _syntax_error(text, f"malformed number '{shown(bad, 20)}' at column {i + 1}")
+            tokens.append(Token("number", m.group(), i + 1))
             i = m.end()
-        elif m := _NAME.match(text, i):
-            tokens.append(_Token("name", m.group(), i + 1))
+        elif m := NAME.match(text, i):
+            tokens.append(Token("name", m.group(), i + 1))
             i = m.end()
         elif ch == "=":
             raise _syntax_error(text, f"single '=' at column {i + 1} (compare with '==')")
         elif ch in "&|!":
             raise _syntax_error(text, f"unexpected '{ch}' at column {i + 1} (combine with and, or, not)")
         else:
-            raise _syntax_error(text, f"unexpected character {_shown(repr(ch), 12)} at column {i + 1}")
-    tokens.append(_Token("end", "", n + 1))
+            raise _syntax_error(text, f"unexpected character {shown(repr(ch), 12)} at column {i + 1}")
+    tokens.append(Token("end", "", n + 1))
     return tokens
 
 
@@ -191,31 +179,18 @@ def _tokenize(text: str) -> list[_Token]:
 # ---------------------------------------------------------------------------------------------
 
 
-class _Parser:
+class _Parser(TokenParser):
     """Recursive descent over the token list; one method per grammar rule, depth-capped."""
 
+    syntax_error = staticmethod(_syntax_error)
+
     def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens = _tokenize(text)
-        self.pos = 0
+        super().__init__(text, _tokenize(text))
         self.depth = 0
-
-    def peek(self) -> _Token:
-        return self.tokens[self.pos]
-
-    def take(self) -> _Token:
-        token = self.tokens[self.pos]
-        self.pos += 1
-        return token
 
     def at_keyword(self, word: str) -> bool:
         token = self.peek()
         return token.kind == "name" and token.text == word
-
-    def fail(self, what: str) -> LatentlabError:
-        token = self.peek()
-        found = "the end" if token.kind == "end" else f"'{_shown(token.text, 20)}' at column {token.column}"
-        return _syntax_error(self.text, f"found {found} where {what} should be")
 
     def nest(self) -> None:
         self.depth += 1
@@ -280,7 +255,7 @@ class _Parser:
         self.take()
         value = float(sign + token.text)
         if not math.isfinite(value):
-            raise _syntax_error(self.text, f"'{_shown(sign + token.text, 20)}' is not a finite number")
+            raise _syntax_error(self.text, f"'{shown(sign + token.text, 20)}' is not a finite number")
         return value
 
 
@@ -308,5 +283,5 @@ def select(where: str | Where, columns: Mapping[str, np.ndarray], option: str = 
     parsed = parse_where(where) if isinstance(where, str) else where
     rows = np.flatnonzero(parsed.mask(columns)).astype(np.int64)
     if rows.size == 0:
-        raise LatentlabError(f"{option} '{_shown(parsed.text)}' selects no rows")
+        raise LatentlabError(f"{option} '{shown(parsed.text)}' selects no rows")
     return rows
