@@ -6,8 +6,10 @@ For each model (``fcn-1024``, ``hw8-fcn``, ``hw8-conv`` by default) on 64x64x3 u
 * latentlab: :class:`latentlab.train.trainer.Trainer` on the same model, data and batch size,
   once per ``--precision``.
 
-It prints images/s (median and best of ``--trials``, the runs interleaved so that a change in
-the machine's load hits both sides), the ratio to the reference, the fraction of the float32 and
+Every measurement runs in a fresh Python process, as a user's script or ``latentlab train``
+would (the reference with the C library's own malloc settings: :mod:`latentlab.allocator` tunes
+only the processes that use latentlab's trainer). It prints images/s (median and best of
+``--trials``, the runs interleaved so that a change in the machine's load hits both sides), the ratio to the reference, the fraction of the float32 and
 bfloat16 matmul limits (the model's forward + backward FLOPs per image, ``6 * multiply-adds``,
 against the matmul rates measured first), and batch preparation as a fraction of step time.
 With bf16-mixed among the precisions it also compares the training loss after the same number
@@ -23,6 +25,8 @@ rounding shows as a different trajectory; 1e-4 trains smoothly and isolates the 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,6 +47,7 @@ from common import (
     uptime,
 )
 
+from latentlab import allocator
 from latentlab.data.batches import BatchSpec
 from latentlab.losses import model_loss
 from latentlab.models.presets import preset_config
@@ -117,6 +122,28 @@ def reference_run(name: str, images: np.ndarray, batch_size: int, steps: int, wa
     return steps * batch_size / (time.perf_counter() - t0)
 
 
+def worker(args: argparse.Namespace) -> None:
+    """One measurement in this fresh process; prints it as JSON on the last line."""
+    images = synthetic_images(args.batch_size * (args.steps + args.warmup))
+    if args.worker == "reference":
+        rate, prep = reference_run(args.models, images, args.batch_size, args.steps, args.warmup, args.device), 0.0
+        assert not allocator.tuned(), "the reference must run with the C library's own malloc settings"
+    else:
+        rate, prep, _ = latentlab_run(args.models, images, args.batch_size, args.worker, args.device, args.warmup)
+    print(json.dumps({"rate": rate, "prep": prep}))
+
+
+def measure(side: str, name: str, args: argparse.Namespace) -> tuple[float, float]:
+    """(images/s, batch prep / step) of ``side`` (reference or a precision) in a fresh process,
+    as a user's ``python train.py`` or ``latentlab train`` would run it."""
+    cmd = [sys.executable, __file__, "--worker", side, "--models", name, "--batch-size", str(args.batch_size),
+           "--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device,
+           "--threads", str(args.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["rate"], result["prep"]
+
+
 def bench_model(name: str, args: argparse.Namespace, limits: dict[str, float]) -> None:
     model = build_model(name)
     macs = macs_per_image(model, tuple(model.config.in_shape))
@@ -127,14 +154,12 @@ def bench_model(name: str, args: argparse.Namespace, limits: dict[str, float]) -
           f"{flops / 1e6:.1f} MFLOP per image forward + backward")
     print("matmul limit for this model: " + ", ".join(
         f"{dt} {fmt_rate(rate / flops)} images/s" for dt, rate in limits.items()))
-    images = synthetic_images(args.batch_size * (args.steps + args.warmup))
     ref: list[float] = []
     ours: dict[str, list[tuple[float, float]]] = {p: [] for p in args.precisions}
     for trial in range(args.trials):
-        ref.append(reference_run(name, images, args.batch_size, args.steps, args.warmup, args.device))
+        ref.append(measure("reference", name, args)[0])
         for precision in args.precisions:
-            rate, prep, _ = latentlab_run(name, images, args.batch_size, precision, args.device, args.warmup)
-            ours[precision].append((rate, prep))
+            ours[precision].append(measure(precision, name, args))
         print(f"  trial {trial + 1}: reference {fmt_rate(ref[-1])}, " + ", ".join(
             f"{p} {fmt_rate(v[-1][0])}" for p, v in ours.items()) + f"  [{machine_line()}]", flush=True)
     ref_med = median(ref)
@@ -183,9 +208,13 @@ def main() -> None:
     parser.add_argument("--loss-lrs", default="1e-3,1e-4", help="learning rates of the loss check")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # one measurement, in a child process
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.worker:
+        worker(args)
+        return
     args.precisions = args.precisions.split(",")
     args.loss_lrs = [float(v) for v in args.loss_lrs.split(",")]
     print(f"# training throughput, batch {args.batch_size}, {args.device}\n{uptime()}\n{machine_line()}")

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from latentlab.allocator import keep_freed_memory
 from latentlab.anomaly.density import LatentDensity, fit_density
 from latentlab.data.batches import BatchSpec, to_model_input
 from latentlab.errors import LatentlabError
@@ -250,6 +251,7 @@ def stream_parts(model: Autoencoder, images: np.ndarray, batch: BatchSpec, parts
     """:func:`latent_and_parts` over a whole uint8 set in batches (a rich bar when ``progress``)."""
     from latentlab.anomaly.progress import progress_bar
 
+    keep_freed_memory()
     device = _model_device(model)
     generator = torch.Generator(device=device).manual_seed(0) if samples > 0 else None
     with progress_bar(len(images), what, enabled=progress) as advance:

@@ -40,8 +40,10 @@ def main(argv: list[str] | None = None) -> None:
     """The console entry point: usage errors become one line too (exit 2), never a traceback."""
     import sys
 
+    from latentlab.allocator import keep_freed_memory
     from latentlab.cli.common import err_console
 
+    keep_freed_memory()
     usage_error = _click_error("UsageError")
     try:
         code = app(args=argv, standalone_mode=False)

@@ -4,7 +4,8 @@ The trainer knows nothing about autoencoders: it gets a model, a loss function t
 named terms, and batch sources. Fabric supplies devices, precision and multi-process
 strategies; the loop adds named-term logging, early stopping, seeded and resumable steps,
 crash-safe checkpoints, a stop on non-finite loss, and hooks (progress bar, CSV, plots).
-Speed (measured in benchmarks/train_throughput.py): fused Adam, channels-last for models with
+Speed (measured in benchmarks/train_throughput.py): freed memory kept for the next step
+(latentlab.allocator), fused Adam, channels-last for models with
 convolution weights, per-step seeding of only the generators in use, one host transfer a step.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from latentlab.allocator import keep_freed_memory
 from latentlab.errors import LatentlabError
 from latentlab.losses import LossTerms
 from latentlab.train.batches import ImageBatches
@@ -171,6 +173,7 @@ class Trainer:
     def fit(self, model: torch.nn.Module, loss_fn: LossFn, train: ImageBatches,
             val: ImageBatches | None = None, resume: bool = False) -> TrainState:
         cfg, fabric = self.config, self.fabric
+        keep_freed_memory()  # reuse last step's pages instead of faulting in fresh ones
         optimizer = make_optimizer(model.parameters(), cfg, fabric.device.type)
         if resume and self.checkpoint_dir is not None:
             self._resume(model, optimizer)
