@@ -9,9 +9,10 @@ For each model (``fcn-1024``, ``hw8-fcn``, ``hw8-conv`` by default) on 64x64x3 u
 Every measurement runs in a fresh Python process, as a user's script or ``latentlab train``
 would (the reference with the C library's own malloc settings: :mod:`latentlab.allocator` tunes
 only the processes that use latentlab's trainer). It prints images/s (median and best of
-``--trials``, the runs interleaved so that a change in the machine's load hits both sides), the ratio to the reference, the fraction of the float32 and
-bfloat16 matmul limits (the model's forward + backward FLOPs per image, ``6 * multiply-adds``,
-against the matmul rates measured first), and batch preparation as a fraction of step time.
+``--trials``, the runs interleaved so that a change in the machine's load hits both sides),
+the ratio to the reference, the fraction of the float32 and bfloat16 matmul limits (the model's
+forward + backward FLOPs per image, ``6 * multiply-adds``, against the matmul rates measured
+first), and batch preparation as a fraction of step time.
 With bf16-mixed among the precisions it also compares the training loss after the same number
 of steps with float32's (same initial weights, same batches of generated faces), at the course's
 learning rate 1e-3 and at 1e-4: at 1e-3 fcn-1024's loss first rises for tens of steps (Adam's
