@@ -7,8 +7,10 @@
 * latentlab: :func:`latentlab.anomaly.scores.score_dataset` (kind ``mse``) on the same model,
   data and batch size -- what ``latentlab score`` runs.
 
-It prints images/s (median and best of ``--trials``, interleaved), the ratio, and the fraction of
-the float32 / bfloat16 matmul limits (forward FLOPs per image, ``2 * multiply-adds``).
+Each side runs in a fresh Python process (the reference with the C library's own malloc
+settings), scores the set once to warm up, then ``--passes`` times, timed, and keeps the best
+pass. It prints images/s (median and best of ``--trials``, interleaved), the ratio, and the
+fraction of the float32 / bfloat16 matmul limits (forward FLOPs per image, ``2 * multiply-adds``).
 
     python benchmarks/score_throughput.py
     python benchmarks/score_throughput.py --models hw8-fcn --images 1024 --trials 1
@@ -17,6 +19,8 @@ the float32 / bfloat16 matmul limits (forward FLOPs per image, ``2 * multiply-ad
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,6 +42,7 @@ from common import (
     uptime,
 )
 
+from latentlab import allocator
 from latentlab.anomaly.scores import score_dataset
 from latentlab.data.batches import BatchSpec
 from latentlab.models.presets import preset_config
@@ -67,25 +72,53 @@ def timed(fn, device: str) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - t0
 
 
-def bench_model(name: str, args: argparse.Namespace, limits: dict[str, float]) -> None:
+def make_model(name: str, device: str) -> nn.Module:
     torch.manual_seed(0)
-    model = build(preset_config(name)).to(args.device).eval()
-    macs = macs_per_image(model.cpu(), tuple(model.config.in_shape))
-    model.to(args.device)
+    return build(preset_config(name)).to(device).eval()
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One side's best rate over ``--passes`` timed passes in this fresh process (the matmul rate
+    is a best of several runs too); JSON on the last line."""
+    model = make_model(args.models, args.device)
+    images = synthetic_images(args.images)
+    if args.worker == "reference":
+        def run() -> np.ndarray:
+            return course_scores(model, images, args.batch_size, args.device)
+    else:
+        def run() -> np.ndarray:
+            return score_dataset(model, images, BatchSpec(), "mse", batch_size=args.batch_size)
+    scores = run()  # warm-up
+    seconds = min(timed(run, args.device) for _ in range(args.passes))
+    if args.worker == "reference":
+        assert not allocator.tuned(), "the reference must run with the C library's own malloc settings"
+    print(json.dumps({"rate": len(images) / seconds, "scores": scores[:64].tolist()}))
+
+
+def measure(side: str, name: str, args: argparse.Namespace) -> tuple[float, np.ndarray]:
+    cmd = [sys.executable, __file__, "--worker", side, "--models", name, "--images", str(args.images),
+           "--batch-size", str(args.batch_size), "--device", args.device, "--threads", str(args.threads),
+           "--passes", str(args.passes)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["rate"], np.asarray(result["scores"])
+
+
+def bench_model(name: str, args: argparse.Namespace, limits: dict[str, float]) -> None:
+    model = make_model(name, "cpu")
+    macs = macs_per_image(model, tuple(model.config.in_shape))
     flops = 2 * macs  # forward only
     print(f"\n## {name}: {macs / 1e6:.2f} M multiply-adds, {flops / 1e6:.1f} MFLOP per image (forward); "
           "matmul limit " + ", ".join(f"{dt} {fmt_rate(r / flops)} images/s" for dt, r in limits.items()))
-    images = synthetic_images(args.images)
-    n = len(images)
-    ref_scores = course_scores(model, images[:args.batch_size], args.batch_size, args.device)  # warm-up
-    ours_scores = score_dataset(model, images[:args.batch_size], BatchSpec(), "mse", batch_size=args.batch_size)
-    # the same ranking: course = sqrt(sum of squares), ours = mean of squares
-    assert np.allclose(ref_scores**2 / images[0].size, ours_scores, rtol=1e-3, atol=1e-7)
+    pixels = int(np.prod(model.config.in_shape))
     ref, ours = [], []
     for trial in range(args.trials):
-        ref.append(n / timed(lambda: course_scores(model, images, args.batch_size, args.device), args.device))
-        ours.append(n / timed(lambda: score_dataset(model, images, BatchSpec(), "mse",
-                                                    batch_size=args.batch_size), args.device))
+        rate, ref_scores = measure("reference", name, args)
+        ref.append(rate)
+        rate, our_scores = measure("latentlab", name, args)
+        ours.append(rate)
+        # the same ranking: course = sqrt(sum of squares), ours = mean of squares
+        assert np.allclose(ref_scores**2 / pixels, our_scores, rtol=1e-3, atol=1e-7)
         print(f"  trial {trial + 1}: reference {fmt_rate(ref[-1])}, latentlab {fmt_rate(ours[-1])} images/s"
               f"  [{machine_line()}]", flush=True)
     print(f"\n| {name}, batch {args.batch_size} | images/s median (best) | x reference | of float32 limit "
@@ -102,12 +135,17 @@ def main() -> None:
     parser.add_argument("--models", default="fcn-1024,hw8-fcn,hw8-conv")
     parser.add_argument("--images", type=int, default=4096)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=3, help="interleaved processes of each side")
+    parser.add_argument("--passes", type=int, default=3, help="timed passes over the set in each process")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # one side, in a child process
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.worker:
+        worker(args)
+        return
     print(f"# scoring throughput, {args.images} images, batch {args.batch_size}, {args.device}\n"
           f"{uptime()}\n{machine_line()}")
     limits = {"float32": matmul_rate(torch.float32, device=args.device),

@@ -42,6 +42,7 @@ from latentlab.anomaly.density import LatentDensity, fit_density
 from latentlab.data.batches import BatchSpec, to_model_input
 from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder, DiagonalGaussian
+from latentlab.models.packed import packed_linears
 
 RECONSTRUCTION_KINDS = ("mse", "course", "ssim")
 LATENT_KINDS = ("mahalanobis", "gmm")
@@ -254,7 +255,7 @@ def stream_parts(model: Autoencoder, images: np.ndarray, batch: BatchSpec, parts
     keep_freed_memory()
     device = _model_device(model)
     generator = torch.Generator(device=device).manual_seed(0) if samples > 0 else None
-    with progress_bar(len(images), what, enabled=progress) as advance:
+    with progress_bar(len(images), what, enabled=progress) as advance, packed_linears(model, batch_size):
         for x in input_batches(images, batch, batch_size, device):
             yield latent_and_parts(model, x, parts, value_range=batch.value_range, stats=stats,
                                    samples=samples, generator=generator)
