@@ -179,20 +179,24 @@ def bench_model(name: str, args: argparse.Namespace, limits: dict[str, float]) -
 
 def loss_check(name: str, args: argparse.Namespace) -> None:
     """Training loss after the same steps, float32 vs bf16-mixed (same start, same batches), on
-    generated faces (``faces:N``: image statistics like the course's, unlike the blobs)."""
+    generated faces (``faces:N``: image statistics like the course's, unlike the blobs). As a
+    control, float32 again from another seed (other initial weights and batch order): how far
+    apart two runs of the same precision land, the yardstick for the precision's difference."""
     from latentlab.data.sources import load_source
 
     images = load_source(f"faces:{args.batch_size * args.loss_steps}").images
     tail = max(1, min(10, args.loss_steps // 5))
     for lr in args.loss_lrs:
         result = {}
-        for precision in ("32", "bf16-mixed"):
-            _, _, losses = latentlab_run(name, images, args.batch_size, precision, args.device, warmup=1, lr=lr)
-            result[precision] = (float(np.mean(losses[-tail:])), losses[0])
-        diff = result["bf16-mixed"][0] / result["32"][0] - 1
+        for label, precision, seed in (("32", "32", 0), ("bf16-mixed", "bf16-mixed", 0), ("32 seed 1", "32", 1)):
+            _, _, losses = latentlab_run(name, images, args.batch_size, precision, args.device, warmup=1, lr=lr,
+                                         seed=seed)
+            result[label] = (float(np.mean(losses[-tail:])), losses[0])
+        base = result["32"][0]
         print(f"\n{name}, lr {lr:g}: training loss after {args.loss_steps} steps (mean of the last {tail}; "
-              f"first step {result['32'][1]:.4f}): float32 {result['32'][0]:.5f}, "
-              f"bf16-mixed {result['bf16-mixed'][0]:.5f} ({diff:+.2%})")
+              f"first step {result['32'][1]:.4f}): float32 {base:.5f}, "
+              f"bf16-mixed {result['bf16-mixed'][0]:.5f} ({result['bf16-mixed'][0] / base - 1:+.2%}); "
+              f"control, float32 from seed 1: {result['32 seed 1'][0]:.5f} ({result['32 seed 1'][0] / base - 1:+.2%})")
 
 
 def main() -> None:
