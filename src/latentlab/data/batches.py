@@ -154,18 +154,22 @@ def _as_nchw(x: np.ndarray | torch.Tensor, memory_format: torch.memory_format) -
 
 def _scale_on_host(images: np.ndarray, lo: float, hi: float, work: torch.dtype,
                    memory_format: torch.memory_format) -> torch.Tensor:
-    """uint8 -> float in [lo, hi] with numpy's single-threaded ufuncs: as fast as torch's
-    two-thread elementwise ops on an idle machine (about 1 ms for 256 64x64x3 images), and not
-    stalled at a thread barrier when other jobs hold the cores (torch's took 5-20 ms then)."""
-    x8 = _host_layout(images, memory_format)
+    """uint8 -> float in [lo, hi] on the CPU: one torch pass that converts and lays out the bytes
+    (N, C, H, W) (or keeps (N, H, W, C) for channels-last), then multiply and add in place.
+
+    Same arithmetic as ``x * scale + lo`` in ``work`` precision, so the same values as numpy's
+    ufuncs, at about half their time with torch's threads: 0.58 against 1.1 ms for 128 64x64x3
+    images on 2 idle cores. (numpy's transpose of 3-byte pixels runs at about 3 GB/s.)
+    """
     ftype = np.float64 if work == torch.float64 else np.float32
     scale, low = ftype((hi - lo) / 255.0), ftype(lo)
-    x = np.empty(x8.shape, dtype=ftype)
-    np.multiply(x8, scale, out=x, casting="unsafe")  # convert and scale in one pass
-    np.add(x, low, out=x)
+    if not (images.flags.writeable and images.flags.c_contiguous):  # torch wants writeable arrays
+        images = np.array(images, order="C")  # (a uint8 copy: a quarter of the float bytes)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).to(work, memory_format=memory_format)
+    x.mul_(float(scale)).add_(float(low))
     if ftype(255.0) * scale + low > hi:  # 255 overshot by rounding (same arithmetic as above)
-        np.clip(x, lo, hi, out=x)
-    return _as_nchw(x, memory_format)
+        x.clamp_(lo, hi)
+    return x
 
 
 def _scale_with_torch(images: np.ndarray | torch.Tensor, spec: BatchSpec, device: torch.device | str | None,
