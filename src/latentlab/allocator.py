@@ -16,12 +16,15 @@ recommends preloading them for. The cost is that the resident set stays near its
 mark while the process lives. It changes nothing but where memory comes from; results are
 bit for bit the same.
 
-It is called by the trainer, by scoring and by the ``latentlab`` command. It does nothing
-outside glibc (macOS, musl), and nothing when ``LATENTLAB_MALLOC=system`` is set.
+It is called by the trainer, by scoring and by the ``latentlab`` command. When their large
+allocations are over (the end of ``fit``, of a scoring pass, of the web explorer's loading),
+:func:`release_free_memory` hands the free pages back. It does nothing outside glibc (macOS,
+musl), and nothing when ``LATENTLAB_MALLOC=system`` is set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import platform
@@ -53,6 +56,18 @@ def keep_freed_memory() -> bool:
     mallopt.restype = ctypes.c_int
     _done = bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)) and bool(mallopt(M_MMAP_MAX, 0))
     return _done
+
+
+def release_free_memory() -> None:
+    """Hand the heap's free pages back to the kernel now (glibc ``malloc_trim``).
+
+    Called when a burst of large allocations is over: the end of training or of a scoring
+    pass, and once the web explorer has loaded. Without it, a long-lived process would keep its
+    high-water mark. Does nothing where :func:`keep_freed_memory` did not tune this process."""
+    if not _done:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def tuned() -> bool:

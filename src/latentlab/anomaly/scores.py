@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from latentlab.allocator import keep_freed_memory
+from latentlab.allocator import keep_freed_memory, release_free_memory
 from latentlab.anomaly.density import LatentDensity, fit_density
 from latentlab.data.batches import BatchSpec, to_model_input
 from latentlab.errors import LatentlabError
@@ -260,6 +260,7 @@ def stream_parts(model: Autoencoder, images: np.ndarray, batch: BatchSpec, parts
             yield latent_and_parts(model, x, parts, value_range=batch.value_range, stats=stats,
                                    samples=samples, generator=generator)
             advance(len(x))
+    release_free_memory()
 
 
 def stream_scores(model: Autoencoder, images: np.ndarray, batch: BatchSpec, kind: str = "mse", *,

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from latentlab.allocator import keep_freed_memory
+from latentlab.allocator import keep_freed_memory, release_free_memory
 from latentlab.errors import LatentlabError
 from latentlab.losses import LossTerms
 from latentlab.train.batches import ImageBatches
@@ -199,6 +199,7 @@ class Trainer:
         set_memory_format(model, optimizer, torch.contiguous_format)  # hand back the usual layout
         for cb in self.callbacks:
             cb.on_fit_end(self)
+        release_free_memory()
         return st
 
     def _train_epoch(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn,

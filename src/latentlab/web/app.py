@@ -34,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from latentlab.allocator import release_free_memory
 from latentlab.errors import LatentlabError
 from latentlab.web.explorer import EDIT_MAX_LENGTH, STATS_LIMIT, Explorer
 from latentlab.web.images import decode_upload
@@ -135,6 +136,7 @@ def create_app(run_dir: str | Path, data_spec: str | None = None, *, stats_limit
     folder or data spec raises LatentlabError before anything listens.
     """
     explorer = Explorer.load(run_dir, data_spec, stats_limit=stats_limit, factors=factors)
+    release_free_memory()  # loading encoded and scored a whole set; requests need little of that
     pages = {name: _static(name) for name in ("index.html", *STATIC)}
     api = FastAPI(title="latentlab explorer", docs_url=None, redoc_url=None, openapi_url=None)
     api.state.explorer = explorer
