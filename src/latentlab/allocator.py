@@ -12,13 +12,13 @@ about a fifth of a float32 ``fcn-1024`` step and half of a bf16-mixed one
 and to give heap memory back only when more than 1 GiB is free at its top
 (``M_TRIM_THRESHOLD``). The next step then reuses the pages of the last one. This is the
 same trade that jemalloc and tcmalloc make, and that Intel's PyTorch CPU tuning guide
-recommends preloading them for. The cost is that the resident set stays near its high-water
-mark while the process lives. It changes nothing but where memory comes from; results are
+recommends preloading them for. It changes nothing but where memory comes from; results are
 bit for bit the same.
 
 It is called by the trainer, by scoring and by the ``latentlab`` command. When their large
 allocations are over (the end of ``fit``, of a scoring pass, of the web explorer's loading),
-:func:`release_free_memory` hands the free pages back. It does nothing outside glibc (macOS,
+:func:`release_free_memory` hands the free pages back, so a long-lived process does not keep
+its high-water mark. It does nothing outside glibc (macOS,
 musl), and nothing when ``LATENTLAB_MALLOC=system`` is set.
 """
 
