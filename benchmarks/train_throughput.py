@@ -178,25 +178,30 @@ def bench_model(name: str, args: argparse.Namespace, limits: dict[str, float]) -
 
 
 def loss_check(name: str, args: argparse.Namespace) -> None:
-    """Training loss after the same steps, float32 vs bf16-mixed (same start, same batches), on
-    generated faces (``faces:N``: image statistics like the course's, unlike the blobs). As a
-    control, float32 again from another seed (other initial weights and batch order): how far
-    apart two runs of the same precision land, the yardstick for the precision's difference."""
+    """Training loss after the same steps, float32 vs bf16-mixed, on generated faces
+    (``faces:N``: image statistics like the course's, unlike the blobs), for ``--loss-seeds``
+    seeds: each seed gives both precisions the same initial weights and batches. Two seeds of
+    the same precision show how far apart runs land anyway, the yardstick for the precision's
+    difference."""
     from latentlab.data.sources import load_source
 
     images = load_source(f"faces:{args.batch_size * args.loss_steps}").images
     tail = max(1, min(10, args.loss_steps // 5))
     for lr in args.loss_lrs:
-        result = {}
-        for label, precision, seed in (("32", "32", 0), ("bf16-mixed", "bf16-mixed", 0), ("32 seed 1", "32", 1)):
-            _, _, losses = latentlab_run(name, images, args.batch_size, precision, args.device, warmup=1, lr=lr,
-                                         seed=seed)
-            result[label] = (float(np.mean(losses[-tail:])), losses[0])
-        base = result["32"][0]
-        print(f"\n{name}, lr {lr:g}: training loss after {args.loss_steps} steps (mean of the last {tail}; "
-              f"first step {result['32'][1]:.4f}): float32 {base:.5f}, "
-              f"bf16-mixed {result['bf16-mixed'][0]:.5f} ({result['bf16-mixed'][0] / base - 1:+.2%}); "
-              f"control, float32 from seed 1: {result['32 seed 1'][0]:.5f} ({result['32 seed 1'][0] / base - 1:+.2%})")
+        final: dict[str, list[float]] = {"32": [], "bf16-mixed": []}
+        for seed in range(args.loss_seeds):
+            for precision in final:
+                _, _, losses = latentlab_run(name, images, args.batch_size, precision, args.device, warmup=1,
+                                             lr=lr, seed=seed)
+                final[precision].append(float(np.mean(losses[-tail:])))
+        f32, bf16 = np.array(final["32"]), np.array(final["bf16-mixed"])
+        print(f"\n{name}, lr {lr:g}: training loss after {args.loss_steps} steps (mean of the last {tail}), "
+              f"seeds 0-{args.loss_seeds - 1}:")
+        for seed in range(args.loss_seeds):
+            print(f"  seed {seed}: float32 {f32[seed]:.5f}, bf16-mixed {bf16[seed]:.5f} "
+                  f"({bf16[seed] / f32[seed] - 1:+.2%})")
+        print(f"  mean over seeds: float32 {f32.mean():.5f} (seeds span {f32.min():.5f}-{f32.max():.5f}), "
+              f"bf16-mixed {bf16.mean():.5f} ({bf16.mean() / f32.mean() - 1:+.2%})")
 
 
 def main() -> None:
@@ -211,6 +216,7 @@ def main() -> None:
     parser.add_argument("--loss-steps", type=int, default=200, help="steps of the bf16 loss check (0: skip)")
     parser.add_argument("--loss-models", default="fcn-1024")
     parser.add_argument("--loss-lrs", default="1e-3,1e-4", help="learning rates of the loss check")
+    parser.add_argument("--loss-seeds", type=int, default=3, help="seeds of the loss check")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # one measurement, in a child process
