@@ -14,12 +14,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,6 +44,14 @@ def uptime() -> str:
         return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
     except OSError:
         return "uptime: not available"
+
+
+def child_result(script: str, args: list[str]) -> dict[str, Any]:
+    """Run ``python script *args`` in a fresh process and read the JSON object on its last line
+    (one measurement, untouched by what this process has loaded or tuned)."""
+    out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, check=True).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 def matmul_rate(dtype: torch.dtype, sizes: tuple[int, ...] = (1024, 2048), seconds: float = 0.5,

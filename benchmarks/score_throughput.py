@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     CourseDataset,
+    child_result,
     fmt_rate,
     machine_line,
     macs_per_image,
@@ -96,11 +96,10 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def measure(side: str, name: str, args: argparse.Namespace) -> tuple[float, np.ndarray]:
-    cmd = [sys.executable, __file__, "--worker", side, "--models", name, "--images", str(args.images),
+    cmd = ["--worker", side, "--models", name, "--images", str(args.images),
            "--batch-size", str(args.batch_size), "--device", args.device, "--threads", str(args.threads),
            "--passes", str(args.passes)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    result = child_result(__file__, cmd)
     return result["rate"], np.asarray(result["scores"])
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     CourseLoop,
+    child_result,
     fmt_rate,
     machine_line,
     macs_per_image,
@@ -137,11 +137,10 @@ def worker(args: argparse.Namespace) -> None:
 def measure(side: str, name: str, args: argparse.Namespace) -> tuple[float, float]:
     """(images/s, batch prep / step) of ``side`` (reference or a precision) in a fresh process,
     as a user's ``python train.py`` or ``latentlab train`` would run it."""
-    cmd = [sys.executable, __file__, "--worker", side, "--models", name, "--batch-size", str(args.batch_size),
+    cmd = ["--worker", side, "--models", name, "--batch-size", str(args.batch_size),
            "--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device,
            "--threads", str(args.threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    result = child_result(__file__, cmd)
     return result["rate"], result["prep"]
 
 
