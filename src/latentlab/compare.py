@@ -28,7 +28,7 @@ from torch import Tensor
 
 from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder
-from latentlab.runs import Run, model_inputs, split_indices
+from latentlab.runs import Run, split_indices
 
 SOURCES = ("prior", "fitted")
 
@@ -123,14 +123,15 @@ def _decode_all(model: Autoencoder, z: Tensor, chunk: int = 256) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate(name: str, run: Run, images: np.ndarray, eval_rows: np.ndarray, ref_rows: np.ndarray,
+def evaluate(name: str, run: Run, images: Any, eval_rows: np.ndarray, ref_rows: np.ndarray,
              n_samples: int = 64, seed: int = 0) -> ModelEvidence:
-    """Measure one model on ``images[eval_rows]`` with ``images[ref_rows]`` as the training reference."""
+    """Measure one model on rows ``eval_rows`` of ``images`` (a PreparedSet or an ImageSet) with
+    rows ``ref_rows`` as the training reference."""
     from latentlab.latent.explore import interpolate, sample
 
     model, vr = run.model, run.value_range
-    x = model_inputs(run, images[eval_rows])  # (N, C, H, W) model space
-    x_ref = model_inputs(run, images[ref_rows])  # (M, C, H, W)
+    x = run.inputs(images, eval_rows)  # (N, C, H, W) model space
+    x_ref = run.inputs(images, ref_rows)  # (M, C, H, W)
     z_ref, ref = _embed_all(model, x_ref), to_unit(x_ref, vr)
     z = _embed_all(model, x)
     x_hat = _decode_all(model, z)
@@ -219,10 +220,10 @@ def compare_runs(ae: Run, vae: Run, data: Any, n_samples: int = 64, seed: int = 
     """Measure both runs on the same held-out images of ``data`` (an ImageSet)."""
     check_pair(ae, vae)
     eval_rows, ref_rows, how = evaluation_rows((ae, vae), data)
-    real = nearest_distance(to_unit(model_inputs(ae, data.images[eval_rows[:n_samples]]), ae.value_range),
-                            to_unit(model_inputs(ae, data.images[ref_rows]), ae.value_range))
-    return Comparison(ae=evaluate("AE", ae, data.images, eval_rows, ref_rows, n_samples, seed),
-                      vae=evaluate("VAE", vae, data.images, eval_rows, ref_rows, n_samples, seed),
+    real = nearest_distance(to_unit(ae.inputs(data, eval_rows[:n_samples]), ae.value_range),
+                            to_unit(ae.inputs(data, ref_rows), ae.value_range))
+    return Comparison(ae=evaluate("AE", ae, data, eval_rows, ref_rows, n_samples, seed),
+                      vae=evaluate("VAE", vae, data, eval_rows, ref_rows, n_samples, seed),
                       data_spec=data.spec, n_eval=len(eval_rows), n_ref=len(ref_rows), held_out=how,
                       real_distance=float(real.mean()))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from latentlab.errors import LatentlabError
-from latentlab.runs import METRICS, Run, open_run, run_data, split_indices
+from latentlab.runs import Run, open_run, split_indices
 from latentlab.viz import html
 
 REPORT = "report.html"
@@ -67,7 +67,7 @@ def shown_rows(run: Run, data: Any, n: int) -> tuple[list[int], str]:
 def _overview(run: Run, data: Any, history: list[dict[str, float]]) -> str:
     trained = run.config.get("data", {})
     rows: list[list[Any]] = [
-        ["model", run.model.describe()], ["run folder", str(run.path.resolve())],
+        ["model", run.model.describe()], ["run folder", str(Path(run.path or ".").resolve())],
         ["training data", f"{trained.get('spec')} ({trained.get('n_images')} images)"],
         ["shown data", f"{data.spec} ({len(data)} images)"],
         ["value range", f"{run.value_range[0]:g} .. {run.value_range[1]:g}"],
@@ -187,8 +187,8 @@ def _samples(run: Run, data: Any, tmp: Path) -> str:
 def build_report(run_path: str | Path, data_spec: str | None = None) -> str:
     """The report page of a run as one HTML string."""
     run = open_run(run_path)
-    data = run_data(run, data_spec)
-    history = read_metrics(run.path / METRICS)
+    data = run.data(data_spec)
+    history = run.metrics
     rows, what = shown_rows(run, data, 8)
     with tempfile.TemporaryDirectory(prefix="latentlab-report-") as name:
         tmp = Path(name)
@@ -202,7 +202,7 @@ def build_report(run_path: str | Path, data_spec: str | None = None) -> str:
             ("samples", "Samples", _samples(run, data, tmp)),
         ]
     stamp = time.strftime("%Y-%m-%d %H:%M")
-    title = f"latentlab report: {run.path.resolve().name}"
+    title = f"latentlab report: {Path(run.path or '.').resolve().name}"
     return html.page(title, f"{run.model.describe()} · written {stamp}", sections)
 
 

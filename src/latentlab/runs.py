@@ -14,14 +14,17 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import Tensor
 
 from latentlab.data.batches import BatchSpec
+from latentlab.data.rule import PreparedSet, load_prepared, model_inputs
 from latentlab.errors import LatentlabError
 from latentlab.io import read_json
 from latentlab.models.base import Autoencoder, tuples
@@ -33,28 +36,32 @@ CHECKPOINTS = "checkpoint"
 COMPLETE = "COMPLETE"
 
 
-def batch_spec_to_dict(spec: BatchSpec) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()}
-
-
-def batch_spec_from_dict(data: Any, source: str) -> BatchSpec:
-    if not isinstance(data, dict):
-        raise LatentlabError(f"{source}: expected a 'batch' object in the data section")
-    names = {f.name for f in dataclasses.fields(BatchSpec)}
-    try:
-        return BatchSpec(**{k: tuples(v) for k, v in data.items() if k in names})
-    except TypeError as exc:
-        raise LatentlabError(f"{source}: {exc}") from None
-
-
 @dataclass
 class Run:
-    """A trained run opened for use: the model (eval mode) and how its inputs were prepared."""
+    """A trained run opened for use: the one handle from a run folder to its model (eval mode),
+    its input rule, the data spec it was trained on and its metrics.
 
-    path: Path
+    Every latent tool, score and the detector take a run path, a loaded model or a Run
+    (:func:`as_run`). ``run.data(spec)`` loads images for this run and ``run.inputs(images)``
+    makes model input from them, both by the recorded input rule (:mod:`latentlab.data.rule`).
+    """
+
+    path: Path | None
     model: Autoencoder
-    batch: BatchSpec
+    rule: BatchSpec
     config: dict[str, Any]
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Run:
+        """Open a run folder (or a bare model folder of config.json + model.safetensors)."""
+        path = Path(path)
+        model = load_model(path)
+        config = read_config(path)
+        return cls(path=path, model=model, rule=rule_from_config(config, str(path / CONFIG)), config=config)
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path is not None else self.model.kind
 
     @property
     def data_spec(self) -> str | None:
@@ -63,11 +70,79 @@ class Run:
 
     @property
     def value_range(self) -> tuple[float, float]:
-        return self.batch.value_range
+        return self.rule.value_range
 
     @property
     def complete(self) -> bool:
-        return (self.path / COMPLETE).is_file()
+        return self.path is not None and (self.path / COMPLETE).is_file()
+
+    @property
+    def metrics(self) -> list[dict[str, float]]:
+        """The per-epoch rows of metrics.csv (empty for a model without a run folder)."""
+        from latentlab.train.callbacks import read_metrics
+
+        if self.path is None or not (self.path / METRICS).is_file():
+            return []
+        return read_metrics(self.path / METRICS)
+
+    def data(self, spec: str | None = None) -> PreparedSet:
+        """Images for this run: ``spec`` (default: the data it was trained on), loaded by its rule."""
+        spec = spec or self.data_spec
+        if not spec:
+            raise LatentlabError(f"{self.path or 'model'}: records no data spec; pass --data")
+        data = load_prepared(spec, self.rule)
+        if data.input_shape != self.model.in_shape:
+            raise LatentlabError(f"--data {spec}: images give model input {data.input_shape}; "
+                                 f"the model expects {self.model.in_shape}")
+        return data
+
+    def inputs(self, images: Any, rows: Any = None) -> Tensor:
+        """Model input (N, C, H, W) on the model's device from a PreparedSet, an ImageSet or uint8
+        pixels (N, H, W, C), by this run's rule (:func:`latentlab.data.rule.model_inputs`)."""
+        return model_inputs(self.rule, images, rows, device=self.model.device)
+
+
+def default_rule(model: Autoencoder) -> BatchSpec:
+    """The rule a bare model implies: its output activation's value range, nothing else."""
+    sigmoid = getattr(model.config, "out_activation", "tanh") == "sigmoid"
+    return BatchSpec(value_range=(0.0, 1.0) if sigmoid else (-1.0, 1.0))
+
+
+def as_run(obj: Any) -> Run:
+    """A Run from a Run, a run folder path or a loaded model (with the rule its output implies)."""
+    if isinstance(obj, Run):
+        return obj
+    if isinstance(obj, (str, os.PathLike)):
+        return Run.open(obj)
+    if isinstance(obj, Autoencoder):
+        return Run(path=None, model=obj, rule=default_rule(obj), config={})
+    raise LatentlabError(f"expected a run folder, a Run or a latentlab model, got {type(obj).__name__}")
+
+
+def as_model(obj: Any) -> Autoencoder:
+    """The model of a Run, a run folder path or a model."""
+    return obj if isinstance(obj, Autoencoder) else as_run(obj).model
+
+
+def rule_to_dict(rule: BatchSpec) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(rule).items()}
+
+
+def rule_from_dict(data: Any, source: str) -> BatchSpec:
+    if not isinstance(data, dict):
+        raise LatentlabError(f"{source}: expected a 'rule' object in the data section")
+    names = {f.name for f in dataclasses.fields(BatchSpec)}
+    try:
+        return BatchSpec(**{k: tuples(v) for k, v in data.items() if k in names})
+    except TypeError as exc:
+        raise LatentlabError(f"{source}: {exc}") from None
+
+
+def rule_from_config(config: dict[str, Any], source: str) -> BatchSpec:
+    """The input rule a run config records (``data.rule``; ``data.batch`` in runs before 0.2)."""
+    data = config.get("data", {})
+    recorded = data.get("rule", data.get("batch")) if isinstance(data, dict) else None
+    return BatchSpec() if recorded is None else rule_from_dict(recorded, source)
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -77,21 +152,19 @@ def read_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def open_run(path: str | Path) -> Run:
-    """Open a run folder (or a bare model folder of config.json + model.safetensors)."""
-    path = Path(path)
-    model = load_model(path)
-    config = read_config(path)
-    batch = config.get("data", {}).get("batch")
-    spec = batch_spec_from_dict(batch, str(path / CONFIG)) if batch is not None else BatchSpec()
-    return Run(path=path, model=model, batch=spec, config=config)
+def open_run(path: str | os.PathLike[str]) -> Run:
+    """Open a run folder: :meth:`Run.open`."""
+    return Run.open(path)
 
 
 def prepare_out_dir(path: Path, overwrite: bool) -> None:
-    """Refuse an existing non-empty folder unless ``overwrite``; then clear what a run writes."""
+    """Refuse an existing non-empty folder unless ``overwrite``; then clear what a run writes.
+    (The run lock's file, which the lock's holder made, does not count.)"""
+    from latentlab.train.lock import LOCK_NAME
+
     if path.exists() and not path.is_dir():
         raise LatentlabError(f"{path}: exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir()):
         if not overwrite:
             raise LatentlabError(
                 f"{path}: folder exists and is not empty; pass --overwrite to replace it or --resume to continue it")
@@ -115,24 +188,3 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def run_data(run: Run, spec: str | None) -> Any:
-    """Load ``spec`` (default: the data the run was trained on) as an ImageSet for this run."""
-    from latentlab.data.sources import load_source
-
-    spec = spec or run.data_spec
-    if not spec:
-        raise LatentlabError(f"{run.path}: records no data spec; pass --data")
-    c, h, w = run.model.in_shape
-    data = load_source(spec, resize=(h, w) if spec.startswith(("folder:", "tar:")) else None)
-    shape = run.batch.output_shape(data.image_shape) if run.batch.resize is None else \
-        (data.image_shape[0], *run.batch.resize)
-    if shape != (c, h, w):
-        raise LatentlabError(f"--data {spec}: images give model input {shape}; the model expects {(c, h, w)}")
-    return data
-
-
-def model_inputs(run: Run, images: np.ndarray) -> Any:
-    """uint8 (N, H, W, C) -> the model's float input (N, C, H, W), prepared as in training (no noise)."""
-    from latentlab.data.batches import to_model_input
-
-    return to_model_input(images, dataclasses.replace(run.batch, noise=0.0))

@@ -42,7 +42,7 @@ def read_csv(path):  # type: ignore[no-untyped-def]
 
 def test_score_writes_the_course_file_streamed_in_batches(tiny_run, npy_files, tmp_path):
     from latentlab.anomaly.scores import score_images
-    from latentlab.runs import model_inputs, open_run
+    from latentlab.runs import open_run
 
     out = tmp_path / "prediction.csv"
     result = invoke("score", tiny_run, "--data", f"npy:{npy_files / 'testingset.npy'}", "--out", out,
@@ -52,7 +52,7 @@ def test_score_writes_the_course_file_streamed_in_batches(tiny_run, npy_files, t
     images = np.load(npy_files / "testingset.npy")
     np.testing.assert_array_equal(ids, np.arange(len(images)))
     run = open_run(tiny_run)
-    expected = score_images(run.model, model_inputs(run, images), "course").numpy()
+    expected = score_images(run.model, run.inputs(images), "course").numpy()
     np.testing.assert_allclose(scores, expected, rtol=1e-5)
     assert not list(tmp_path.glob(".*tmp"))  # atomic: no temporary file left behind
 

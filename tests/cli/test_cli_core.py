@@ -48,7 +48,7 @@ def test_train_options_reach_the_run(tmp_path) -> None:
 
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["channels"] == [4, 8] and config["model"]["out_activation"] == "sigmoid"
-    assert config["data"]["batch"]["noise"] == 0.1 and config["train"]["optimizer"] == "adamw"
+    assert config["data"]["rule"]["noise"] == 0.1 and config["train"]["optimizer"] == "adamw"
 
 
 def test_summary_table_and_repr() -> None:

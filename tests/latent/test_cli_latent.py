@@ -95,11 +95,11 @@ def test_latent_map_plane_for_two_elements_projection_otherwise(tiny_2d_run, tin
 
 def test_latent_map_result_kinds(tiny_2d_run, tiny_run) -> None:  # type: ignore[no-untyped-def]
     from latentlab.latent.tools import latent_map
-    from latentlab.runs import open_run, run_data
+    from latentlab.runs import open_run
 
     two, four = open_run(tiny_2d_run), open_run(tiny_run)
-    m2 = latent_map(two, run_data(two, "faces:30"), grid=3)
-    m4 = latent_map(four, run_data(four, "faces:30"))
+    m2 = latent_map(two, two.data("faces:30"), grid=3)
+    m4 = latent_map(four, four.data("faces:30"))
     assert m2.kind == "plane" and m2.plane is not None and m2.plane[0].shape[:2] == (3, 3)
     assert m4.kind == "projection" and m4.plane is None and m4.xy.shape == (30, 2)
 

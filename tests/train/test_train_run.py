@@ -31,13 +31,16 @@ def faces():
 
 
 def test_run_folder_has_everything(tmp_path, faces) -> None:
+    from latentlab.viz.plots import LossPlot
+
     out = tmp_path / "run"
-    train_run(TINY, faces, BatchSpec(), TrainConfig(epochs=2, batch_size=32), out, progress=False)
+    train_run(TINY, faces, BatchSpec(), TrainConfig(epochs=2, batch_size=32), out, progress=False,
+              callbacks=[LossPlot(out / "loss.png")])
     for name in ("config.json", "model.safetensors", "metrics.csv", "loss.png", "COMPLETE"):
         assert (out / name).is_file(), name
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["kind"] == "fcn" and config["data"]["spec"] == "faces:160"
-    assert config["train"]["epochs"] == 2 and config["data"]["batch"]["value_range"] == [-1.0, 1.0]
+    assert config["train"]["epochs"] == 2 and config["data"]["rule"]["value_range"] == [-1.0, 1.0]
     rows = read_rows(out / "metrics.csv")
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert {"train_loss", "val_loss", "lr", "seconds"} <= set(rows[0])

@@ -72,10 +72,10 @@ def wide_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from latentlab.data import BatchSpec
     from latentlab.models import FCNConfig, build
     from latentlab.models.registry import save_model
-    from latentlab.runs import batch_spec_to_dict
+    from latentlab.runs import rule_to_dict
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("runs") / "wide"
     save_model(build(FCNConfig(hidden=(), latent_dim=40)), folder,
-               extra={"data": {"spec": "faces:64", "batch": batch_spec_to_dict(BatchSpec())}})
+               extra={"data": {"spec": "faces:64", "rule": rule_to_dict(BatchSpec())}})
     return folder

@@ -82,11 +82,11 @@ def test_info_describes_the_model_and_its_latent(client: Any) -> None:
 
 def test_image_gives_latent_original_and_reconstruction(client: Any, read_png: Any, tiny_run: Path) -> None:
     from latentlab.latent.apply import reconstruct
-    from latentlab.runs import model_inputs, open_run, run_data
+    from latentlab.runs import open_run
 
     view = client.get("/api/image/7").json()
     run = open_run(tiny_run)
-    x = model_inputs(run, run_data(run, None).images[7:8])
+    x = run.inputs(run.data(None).images[7:8])
     z, _ = reconstruct(run.model, x)
     assert view["index"] == 7 and view["label"] in ("smiling", "neutral")
     assert np.allclose(view["z"], z[0].tolist(), atol=1e-5)
@@ -254,10 +254,10 @@ def test_the_run_folder_is_not_written(tiny_run: Path, client: Any) -> None:
 
 def test_anomaly_percentile_ranks_the_image_among_the_training_scores(client: Any, tiny_run: Path) -> None:
     from latentlab.anomaly.scores import score_dataset
-    from latentlab.runs import open_run, run_data
+    from latentlab.runs import open_run
 
     run = open_run(tiny_run)
-    scores = score_dataset(run.model, run_data(run, None).images, run.batch, "mse")
+    scores = score_dataset(run.model, run.data(None).images, run.rule, "mse")
     for i in (0, 11):
         anomaly = client.get(f"/api/image/{i}").json()["anomaly"]
         assert anomaly["kind"] == "mse" and anomaly["n_reference"] == len(scores)

@@ -10,7 +10,7 @@ scikit-learn's (higher = more normal): its negative.
 
 Example::
 
-    det = ReconstructionDetector(open_run("runs/faces"), score="combined").fit(train_images)
+    det = ReconstructionDetector("runs/faces", score="combined").fit(train_images)
     scores = det.decision_function(test_images)     # (N,), higher = more anomalous
     flags = det.predict(test_images)                # (N,), 1 = anomaly
 """
@@ -38,12 +38,17 @@ from latentlab.anomaly.scores import (
     stream_parts,
 )
 from latentlab.data.batches import BatchSpec
+from latentlab.data.rule import PreparedSet
 from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder
+from latentlab.runs import Run, as_run
 
 
-def as_images(X: Any) -> np.ndarray:
-    """uint8 (N, H, W, C) rows from an array or an ImageSet (``.images``)."""
+def as_images(X: Any) -> Any:
+    """The images to score: a PreparedSet as it is (it knows its own input rule), else uint8
+    (N, H, W, C) rows from an array, a uint8 tensor or an ImageSet (``.images``)."""
+    if isinstance(X, PreparedSet):
+        return X
     images = getattr(X, "images", X)
     if isinstance(images, torch.Tensor):
         images = images.cpu().numpy()
@@ -57,14 +62,20 @@ def as_images(X: Any) -> np.ndarray:
     return images
 
 
+def _rows(images: Any, rows: np.ndarray) -> Any:
+    return images.subset(rows) if isinstance(images, PreparedSet) else images[rows]
+
+
 class ReconstructionDetector:
     """Anomaly detector over an autoencoder's reconstruction error and latent density.
 
-    Parameters: ``model_or_run`` a model or a :class:`~latentlab.runs.Run`; ``score`` one of
+    Parameters: ``model_or_run`` a run folder path, a :class:`~latentlab.runs.Run` or a model;
+    ``score`` one of
     :data:`~latentlab.anomaly.scores.SCORE_KINDS`; ``contamination`` the expected fraction of
     anomalies, used for the threshold when no labelled anomalies are given; ``parts`` the kinds
-    a ``combined`` score mixes; ``batch`` how uint8 images become model input (default: the run's,
-    else ``BatchSpec()``); ``n_components`` of a ``gmm``; ``samples`` for a sampled ELBO.
+    a ``combined`` score mixes; ``batch`` how uint8 images become model input (default: the run's
+    input rule; a PreparedSet from ``run.data(...)`` carries its own); ``n_components`` of a
+    ``gmm``; ``samples`` for a sampled ELBO.
     """
 
     def __init__(self, model_or_run: Any, score: str = "mse", contamination: float = 0.05, *,
@@ -83,17 +94,26 @@ class ReconstructionDetector:
     # ------------------------------------------------------------ what it wraps
 
     @property
+    def run(self) -> Run:
+        """The wrapped run, opened once (a path is opened on first use, not in ``__init__``)."""
+        opened: tuple[Any, Run] | None = getattr(self, "_opened", None)
+        if opened is None or opened[0] is not self.model_or_run:
+            opened = (self.model_or_run, as_run(self.model_or_run))
+            self._opened = opened
+        return opened[1]
+
+    @property
     def model(self) -> Autoencoder:
-        model = getattr(self.model_or_run, "model", self.model_or_run)
-        if not isinstance(model, Autoencoder):
-            raise LatentlabError(f"detector: expected a latentlab model or run, got {type(model).__name__}")
-        return model
+        return self.run.model
 
     @property
     def batch_spec(self) -> BatchSpec:
-        if self.batch is not None:
-            return self.batch
-        return getattr(self.model_or_run, "batch", None) or BatchSpec()
+        return self.batch if self.batch is not None else self.run.rule
+
+    def check(self) -> ReconstructionDetector:
+        """Refuse a score the model cannot give or a bad contamination, before any data is read."""
+        self._check()
+        return self
 
     def _check(self) -> None:
         check_kind(self.model, self.score, self.parts)
@@ -121,7 +141,7 @@ class ReconstructionDetector:
                 raise LatentlabError(f"fit: {len(y)} labels for {len(images)} images; expected one per image")
             if (y == 0).sum() < 2:
                 raise LatentlabError("fit: needs at least 2 normal (0) images to learn from")
-            normal = images[np.flatnonzero(y == 0)]
+            normal = _rows(images, np.flatnonzero(y == 0))
         self.model.eval()
         self.stats_, normal_scores = fit_stats(
             self.model, normal, self.batch_spec, self.score, parts=self.parts, batch_size=self.batch_size,
@@ -129,10 +149,10 @@ class ReconstructionDetector:
         self.decision_scores_ = normal_scores if normal is images else self._scores(images)
         self.threshold_ = choose_threshold(self.decision_scores_, y, self.contamination)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
-        self.n_features_in_ = int(np.prod(images.shape[1:]))
+        self.n_features_in_ = int(np.prod(getattr(images, "images", images).shape[1:]))
         return self
 
-    def _scores(self, images: np.ndarray) -> np.ndarray:
+    def _scores(self, images: Any) -> np.ndarray:
         return score_dataset(self.model, images, self.batch_spec, self.score, parts=self.parts,
                              batch_size=self.batch_size, stats=self.stats_, samples=self.samples,
                              progress=self.progress)
@@ -184,7 +204,7 @@ class ReconstructionDetector:
         """Per-pixel squared reconstruction error (N, H, W), channel mean, in model space."""
         out = []
         model = self.model.eval()
-        device = next(model.parameters()).device
+        device = model.device
         for x in input_batches(as_images(X), self.batch_spec, self.batch_size, device):
             out.append(error_map(x, model.decode(model.embed(x))).cpu().numpy())
         return np.concatenate(out)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from latentlab.anomaly.detector import ReconstructionDetector
+from latentlab.anomaly.detector import ReconstructionDetector, as_images
 from latentlab.anomaly.metrics import Evaluation, check_labels, evaluate_scores
 from latentlab.anomaly.scores import stream_scores
 from latentlab.errors import LatentlabError
@@ -33,14 +34,14 @@ def fit_rows(rows: np.ndarray, limit: int | None, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
 
 
-def write_scores(detector: ReconstructionDetector, images: np.ndarray, out: Path) -> int:
+def write_scores(detector: ReconstructionDetector, images: Any, out: Path) -> int:
     """Stream ``ID,score`` rows (IDs from 0, full float precision) into ``out`` atomically."""
     n = 0
     fitted = hasattr(detector, "stats_")
     stats = detector.stats_ if fitted else None
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fp:
         fp.write("ID,score\n")
-        for chunk in stream_scores(detector.model, images, detector.batch_spec, detector.score,
+        for chunk in stream_scores(detector.model, as_images(images), detector.batch_spec, detector.score,
                                    parts=detector.parts, batch_size=detector.batch_size, stats=stats,
                                    samples=detector.samples, progress=detector.progress):
             if not np.isfinite(chunk).all():
@@ -59,23 +60,23 @@ class EvaluateResult:
 
 
 @torch.no_grad()
-def _extremes(detector: ReconstructionDetector, images: np.ndarray, rows: np.ndarray,
+def _extremes(detector: ReconstructionDetector, images: Any, rows: np.ndarray,
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from latentlab.anomaly.scores import error_map, input_batches
+    from latentlab.anomaly.scores import error_map
     from latentlab.data.batches import to_uint8
+    from latentlab.data.rule import model_inputs
 
     model = detector.model.eval()
-    x = next(input_batches(images[np.sort(rows)], detector.batch_spec, len(rows)))
-    x = x[np.argsort(np.argsort(rows))]  # back to the order of ``rows``
-    x = x.to(next(model.parameters()).device)
+    x = model_inputs(detector.batch_spec, images, rows, device=model.device)
     x_hat = model.decode(model.embed(x))
     vr = detector.batch_spec.value_range
     return to_uint8(x, vr), to_uint8(x_hat, vr), error_map(x, x_hat).cpu().numpy()
 
 
-def evaluate(detector: ReconstructionDetector, images: np.ndarray, labels: np.ndarray, out_dir: Path,
+def evaluate(detector: ReconstructionDetector, images: Any, labels: np.ndarray, out_dir: Path,
              k: int = 8, prefix: str = "") -> EvaluateResult:
-    """Score ``images`` (uint8 NHWC), compare with ``labels`` (1 = anomaly), write the figures."""
+    """Score ``images`` (a PreparedSet or uint8 NHWC), compare with ``labels`` (1 = anomaly), write
+    the figures."""
     from latentlab.anomaly.figures import plot_extremes, plot_histogram, plot_roc
 
     y = check_labels(labels, len(images))

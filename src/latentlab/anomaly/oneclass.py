@@ -57,9 +57,9 @@ class OneClassConfig:
         return TrainConfig(**{**self.train, **{k: v for k, v in overrides.items() if v is not None}})
 
     def batch_spec(self) -> BatchSpec:
-        from latentlab.runs import batch_spec_from_dict
+        from latentlab.runs import rule_from_dict
 
-        return batch_spec_from_dict(self.batch, self.source)
+        return rule_from_dict(self.batch, self.source)
 
     def model_config(self, in_shape: tuple[int, int, int]) -> Any:
         from latentlab.models.registry import config_from_dict

@@ -44,11 +44,9 @@ def _train_images(r, train_data: str | None, train_where: str | None, fit_limit:
     from latentlab.anomaly.evaluate import fit_rows
     from latentlab.anomaly.metrics import data_columns
     from latentlab.latent.where import select
-    from latentlab.runs import run_data
-
-    data = run_data(r, train_data)
+    data = r.data(train_data)
     rows = np.arange(len(data)) if train_where is None else select(train_where, data_columns(data), "--train-where")
-    return data.images[fit_rows(rows, fit_limit)]
+    return data.subset(fit_rows(rows, fit_limit))
 
 
 @command(app, "score")
@@ -71,11 +69,10 @@ def score_cmd(
     """Write the course's Kaggle file: one anomaly score per image (higher = more anomalous)."""
     from latentlab.anomaly.evaluate import write_scores
     from latentlab.anomaly.scores import needs_stats
-    from latentlab.runs import run_data
 
     check_out_file(out, overwrite)
     r, det = _detector(run, score, parts, 0.05, batch_size, components, quiet)
-    images = run_data(r, data).images
+    images = r.data(data)
     if needs_stats(score):
         det.fit(_train_images(r, train_data, train_where, fit_limit))
     n = write_scores(det, images, out)
@@ -107,15 +104,14 @@ def evaluate_cmd(
     """ROC AUC and PR AUC against labels; ROC curve, score histogram and the extreme images."""
     from latentlab.anomaly.evaluate import FIGURES, check_outputs, evaluate
     from latentlab.anomaly.metrics import check_contamination, check_labels, labels_from
-    from latentlab.runs import run_data
 
     check_outputs([out_dir / f"{prefix}{name}" for name in FIGURES], overwrite)
     check_contamination(contamination)
     r, det = _detector(run, score, parts, contamination, batch_size, components, quiet)
-    test = run_data(r, data)
+    test = r.data(data)
     y = check_labels(labels_from(labels, test), len(test), f"--labels {labels}")
     det.fit(_train_images(r, train_data, train_where, fit_limit))
-    result = evaluate(det, test.images, y, out_dir, k=k, prefix=prefix)
+    result = evaluate(det, test, y, out_dir, k=k, prefix=prefix)
     e = result.evaluation
     console.print(f"{e.n} images, {e.n_anomalies} anomalous; score {score}", highlight=False, soft_wrap=True)
     console.print(f"ROC AUC {e.roc_auc:.4f}", highlight=False, soft_wrap=True)

@@ -33,8 +33,9 @@ def compare_ae_vae(
     paragraph saying what the numbers show.
     """
     from latentlab.compare import compare_runs, pair_configs, summary_paragraph, train_pair
-    from latentlab.data.sources import load_source
-    from latentlab.runs import open_run, run_data
+    from latentlab.data.batches import BatchSpec
+    from latentlab.data.rule import load_prepared
+    from latentlab.runs import open_run
     from latentlab.viz.compare_page import PAGE, write_page
 
     if (ae is None) != (vae is None):
@@ -46,7 +47,7 @@ def compare_ae_vae(
         if not data:
             raise LatentlabError("--data: needed to train the pair (e.g. --data faces:2000); "
                                  "or give --ae RUN --vae RUN")
-        images = load_source(data)
+        images = load_prepared(data, BatchSpec())
         pair_configs(images.image_shape, latent_dim, backbone)  # option errors before any training
         console.print(f"training an AE and a VAE ({backbone}, latent {latent_dim}, {epochs} epochs) "
                       f"on {data}",
@@ -54,7 +55,7 @@ def compare_ae_vae(
         ae, vae = train_pair(images, out, epochs=epochs, latent_dim=latent_dim, backbone=backbone, seed=seed,
                              overwrite=overwrite, progress=not quiet)
     ae_run, vae_run = open_run(ae), open_run(vae)
-    comparison = compare_runs(ae_run, vae_run, images if images is not None else run_data(ae_run, data), seed=seed)
+    comparison = compare_runs(ae_run, vae_run, images if images is not None else ae_run.data(data), seed=seed)
     page = write_page(comparison, out)
     console.print(summary_paragraph(comparison), highlight=False)
     console.print(f"page written to {page.resolve().as_uri()}  ({out / PAGE})", highlight=False)

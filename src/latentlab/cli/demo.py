@@ -28,7 +28,7 @@ def run_demo(out: Path, n_images: int = 2400, epochs: int = 12, progress: bool =
     from latentlab.latent.apply import edit_images
     from latentlab.latent.edits import parse_edits
     from latentlab.models import FCNConfig
-    from latentlab.runs import model_inputs, open_run
+    from latentlab.runs import LOSS_PLOT, open_run
     from latentlab.train.api import train_run
     from latentlab.train.trainer import TrainConfig
     from latentlab.viz.architecture import summary_table
@@ -38,11 +38,13 @@ def run_demo(out: Path, n_images: int = 2400, epochs: int = 12, progress: bool =
     model_config = FCNConfig(in_shape=data.image_shape, hidden=(256, 64), latent_dim=8)
     batch = BatchSpec(value_range=(-1.0, 1.0))
     train = TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, val_fraction=0.1, seed=0)
-    model = train_run(model_config, data, batch, train, out, progress=progress)
+    from latentlab.viz.plots import LossPlot
+
+    model = train_run(model_config, data, batch, train, out, progress=progress, callbacks=[LossPlot(out / LOSS_PLOT)])
     write_text(out / "architecture.txt", str(summary_table(model)) + "\n")
     run = open_run(out)
     rows = [0, 1, 2, 3]
-    result = edit_images(run.model, model_inputs(run, data.images[rows]), parse_edits(COURSE_EDITS))
+    result = edit_images(run.model, run.inputs(data, rows), parse_edits(COURSE_EDITS))
     edit_figure(result, rows, run.value_range, out / "edits.png")
     if report:
         from latentlab.report import REPORT, write_report

@@ -24,10 +24,10 @@ LIMIT = typer.Option(5000, "--limit", help="encode at most this many images for 
 
 
 def _open(run: Path, data: str | None):  # type: ignore[no-untyped-def]
-    from latentlab.runs import open_run, run_data
+    from latentlab.runs import open_run
 
     r = open_run(run)
-    return r, run_data(r, data)
+    return r, r.data(data)
 
 
 def _uint8_grid(images: torch.Tensor, value_range: tuple[float, float]) -> np.ndarray:
@@ -134,12 +134,12 @@ def sample_cmd(
     """Decode random latents: N(0, I) for a VAE; for a plain AE also a Gaussian fitted to its codes."""
     from latentlab.data.batches import to_uint8
     from latentlab.latent.tools import samples
-    from latentlab.runs import open_run, run_data
+    from latentlab.runs import open_run
 
     if n < 1:
         raise LatentlabError(f"--n {n}: expected a positive number of samples")
     r = open_run(run)
-    images = None if r.model.is_variational else run_data(r, data)
+    images = None if r.model.is_variational else r.data(data)
     s = samples(r, images, n=n, seed=seed, limit=limit)
     from latentlab.viz.latent import sample_figure
 

@@ -13,12 +13,12 @@ app = typer.Typer()
 
 
 def _open(run: Path, data: str | None, index: list[int]):  # type: ignore[no-untyped-def]
-    from latentlab.runs import model_inputs, open_run, run_data
+    from latentlab.runs import open_run
 
     r = open_run(run)
-    images = run_data(r, data)
+    images = r.data(data)
     rows = images.check_index(index)
-    return r, images, model_inputs(r, images.images[rows]), rows
+    return r, images, r.inputs(images, rows), rows
 
 
 @command(app, "reconstruct")

@@ -9,9 +9,9 @@ import typer
 
 from latentlab.cli.common import command, console, parse_ints
 from latentlab.data.batches import BatchSpec, parse_crop, parse_range, parse_size
-from latentlab.data.imageset import ImageSet
 from latentlab.errors import LatentlabError
 from latentlab.models.presets import kind_config, preset_config
+from latentlab.runs import LOSS_PLOT
 
 app = typer.Typer()
 
@@ -35,17 +35,43 @@ def batch_spec_from_options(crop: str | None, center_crop: int | None, resize: s
                      noise=noise)
 
 
-def load_training_data(spec: str, batch: BatchSpec) -> ImageSet:
-    from latentlab.data.sources import load_source
+def given_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
+    """The options the user typed (not left at their defaults), by parameter name."""
+    sources = {name: ctx.get_parameter_source(name) for name in values}
+    return {name: value for name, value in values.items()
+            if sources[name] is not None and getattr(sources[name], "name", "") != "DEFAULT"}
 
-    # folders and tars are decoded image by image: resize while decoding (mixed sizes need it)
-    at_load = batch.resize if spec.startswith(("folder:", "tar:")) and batch.crop is None \
-        and batch.center_crop is None else None
-    return load_source(spec, resize=at_load)
+
+def resume_given(ctx: typer.Context, values: dict[str, Any], rule: BatchSpec, model_options: dict[str, Any],
+                 kind: str | None, preset: str | None, out: Path) -> dict[str, Any]:
+    """What a ``--resume`` was told, in the run config's terms (see ``check_resume_options``)."""
+    from latentlab.models.base import config_to_dict
+    from latentlab.runs import read_config, rule_from_config
+
+    typed = given_options(ctx, values)
+    given: dict[str, Any] = {k: v for k, v in typed.items() if k in TRAIN_OPTIONS}
+    if "data" in typed:
+        given["data"] = typed["data"]
+    if RULE_OPTIONS & typed.keys():
+        given["rule"] = rule
+    if MODEL_OPTIONS & typed.keys():
+        config = read_config(out)
+        recorded = rule_from_config(config, str(out))
+        in_shape = tuple(config.get("model", {}).get("in_shape", ()))
+        given["model"] = config_to_dict(model_config_from_options(kind, preset, in_shape, recorded.value_range,
+                                                                  **model_options))
+    return given
+
+
+TRAIN_OPTIONS = {"batch_size", "lr", "optimizer", "weight_decay", "val_fraction", "patience", "seed", "precision",
+                 "accelerator", "devices", "strategy", "num_nodes", "checkpoint_every"}
+RULE_OPTIONS = {"crop", "center_crop", "resize", "value_range", "noise"}
+MODEL_OPTIONS = {"model", "preset", "beta", "latent_dim", "hidden", "channels", "batchnorm", "activation"}
 
 
 @command(app, "train")
 def train(
+    ctx: typer.Context,
     data: str = typer.Option("faces", "--data", help="data spec: npy:PATH, idx:DIR, folder:DIR, tar:PATH, faces, ..."),
     out: Path = typer.Option(..., "--out", help="run folder to write"),
     model: str | None = typer.Option(None, "--model", help="model kind: fcn, multi-fcn, conv, vae-fcn, vae-conv"),
@@ -80,25 +106,29 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
     """Train an autoencoder and write a run folder (config, weights, metrics, loss curve, checkpoints)."""
+    from latentlab.data.rule import load_prepared
     from latentlab.train.api import is_global_zero, resume_run, train_run
     from latentlab.train.trainer import TrainConfig
+    from latentlab.viz.plots import LossPlot
 
+    rule = batch_spec_from_options(crop, center_crop, resize, value_range, noise)
+    options = {"latent_dim": latent_dim, "beta": beta, "batchnorm": batchnorm, "activation": activation,
+               "hidden": tuple(parse_ints(hidden, "--hidden") or ()) or None,
+               "channels": tuple(parse_ints(channels, "--channels") or ()) or None}
+    plot = [LossPlot(out / LOSS_PLOT)]
     if resume:
-        resume_run(out, progress=not quiet, epochs=epochs)
+        given = resume_given(ctx, dict(locals()), rule, options, model, preset, out) if out.is_dir() else {}
+        resume_run(out, progress=not quiet, epochs=epochs, given=given, callbacks=plot)
         if is_global_zero():  # with --devices N, every process runs this command
             console.print(f"run resumed and finished: [bold]{out}[/]")
         return
-    batch = batch_spec_from_options(crop, center_crop, resize, value_range, noise)
     cfg = TrainConfig(epochs=10 if epochs is None else epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                       weight_decay=weight_decay, val_fraction=val_fraction, patience=patience, seed=seed,
                       precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
                       num_nodes=num_nodes, checkpoint_every=checkpoint_every)
-    images = load_training_data(data, batch)
-    options = {"latent_dim": latent_dim, "beta": beta, "batchnorm": batchnorm, "activation": activation,
-               "hidden": tuple(parse_ints(hidden, "--hidden") or ()) or None,
-               "channels": tuple(parse_ints(channels, "--channels") or ()) or None}
-    model_config = model_config_from_options(model, preset, batch.output_shape(images.image_shape),
-                                             batch.value_range, **options)
-    trained = train_run(model_config, images, batch, cfg, out, overwrite=overwrite, progress=not quiet)
+    images = load_prepared(data, rule)
+    model_config = model_config_from_options(model, preset, images.input_shape, rule.value_range, **options)
+    trained = train_run(model_config, images, rule, cfg, out, overwrite=overwrite, progress=not quiet,
+                        callbacks=plot)
     if is_global_zero():
         console.print(f"{trained.describe()}\nrun written to [bold]{out}[/]")

@@ -9,8 +9,11 @@ name says. Decoding runs in a thread pool (PIL releases the GIL).
 from __future__ import annotations
 
 import io
+import math
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,7 +22,7 @@ from PIL import Image
 
 from latentlab.errors import LatentlabError
 
-__all__ = ["IMAGE_SUFFIXES", "Item", "decode_images", "labels_from_groups", "physical_memory"]
+__all__ = ["IMAGE_SUFFIXES", "Geometry", "Item", "decode_images", "labels_from_groups", "physical_memory"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP")  # only these decoders ever see a file, whatever its name says
@@ -34,6 +37,47 @@ class Item(NamedTuple):
 
     name: str
     source: Path | bytes
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The geometric part of an input rule, applied while an image file is decoded.
+
+    ``crop`` (top, left, height, width) -> ``center_crop`` (side of a centred square) ->
+    ``resize`` (height, width), with the same order and integer arithmetic as
+    :func:`latentlab.data.batches.to_model_input` applies to stored arrays. Without ``resize``
+    the cropped pixels are kept as they are; with it, the cropped box is resampled (bilinear,
+    antialiased) straight to the target size, after a JPEG's DCT-domain downscaling (draft) to
+    the smallest scale that still holds the box at the target size.
+    """
+
+    crop: tuple[int, int, int, int] | None = None
+    center_crop: int | None = None
+    resize: tuple[int, int] | None = None
+
+    def box(self, width: int, height: int, what: str) -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) of the pixels kept from a ``width`` x ``height`` image."""
+        left, top, w, h = 0, 0, width, height
+        if self.crop is not None:
+            ct, cl, ch, cw = self.crop
+            if ct + ch > height or cl + cw > width:
+                raise LatentlabError(
+                    f"{what}: crop {ct},{cl},{ch},{cw} does not fit its {height}x{width} pixels "
+                    f"(needs top+height <= {height} and left+width <= {width})")
+            left, top, w, h = cl, ct, cw, ch
+        if self.center_crop is not None:
+            s = self.center_crop
+            if s > min(h, w):
+                raise LatentlabError(f"{what}: center crop {s} is larger than the {h}x{w} pixels it crops")
+            left, top, w, h = left + (w - s) // 2, top + (h - s) // 2, s, s
+        return left, top, left + w, top + h
+
+    def out_size(self, width: int, height: int, what: str) -> tuple[int, int]:
+        """(height, width) of the decoded pixels."""
+        if self.resize is not None:
+            return self.resize
+        left, top, right, bottom = self.box(width, height, what)
+        return bottom - top, right - left
 
 
 def labels_from_groups(groups: list[str | None], name: str) -> tuple[np.ndarray | None, list[str] | None]:
@@ -61,22 +105,34 @@ def _check_declared_size(file: Image.Image, nbytes: int, item: Item, name: str) 
                              "truncated or corrupt")
 
 
-def _decode(item: Item, name: str, resize: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
-    """-> (pixels (H, W) for grayscale or (H, W, 3), is_gray). JPEGs decode at reduced scale via draft."""
+def _decode(item: Item, name: str, geometry: Geometry | None) -> tuple[np.ndarray, bool]:
+    """-> (pixels (H, W) for grayscale or (H, W, 3), is_gray), cut and sized as ``geometry`` says."""
     if isinstance(item.source, Path):
         source: Path | io.BytesIO = item.source
         nbytes = item.source.stat().st_size
     else:
         source, nbytes = io.BytesIO(item.source), len(item.source)
+    what = f"{name}: {item.name}"
     try:
         with Image.open(source, formats=IMAGE_FORMATS) as file:
             _check_declared_size(file, nbytes, item, name)
-            if resize is not None and file.format == "JPEG":
-                file.draft(file.mode, (resize[1], resize[0]))  # DCT scaling: decode >= the target size only
+            width, height = file.size
+            box = geometry.box(width, height, what) if geometry else (0, 0, width, height)
+            out_h, out_w = geometry.out_size(width, height, what) if geometry else (height, width)
+            scale = 1.0
+            if file.format == "JPEG" and geometry is not None and geometry.resize is not None:
+                bw, bh = box[2] - box[0], box[3] - box[1]
+                want = (math.ceil(width * out_w / bw), math.ceil(height * out_h / bh))
+                drafted = file.draft(file.mode, want)  # DCT scaling: decode at >= the target size only
+                if drafted is not None:
+                    scale = width / drafted[1][2]
             gray = file.mode in _GRAY_MODES
             img = file.convert("L" if gray else "RGB")  # RGBA / P / CMYK -> RGB, LA / 1 -> L
-            if resize is not None and img.size != (resize[1], resize[0]):
-                img = img.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
+            if (out_w, out_h) != (box[2] - box[0], box[3] - box[1]) or scale != 1.0:
+                scaled = tuple(v / scale for v in box)
+                img = img.resize((out_w, out_h), Image.Resampling.BILINEAR, box=scaled)
+            elif box != (0, 0, width, height):
+                img = img.crop(box)
             return np.asarray(img), gray
     except LatentlabError:
         raise
@@ -102,31 +158,57 @@ def _check_fits_in_memory(n: int, h: int, w: int, name: str) -> None:
                              f"this machine's {memory / 2**30:.1f} GiB; give a smaller resize (e.g. --resize 64)")
 
 
-def decode_images(items: list[Item], name: str, resize: tuple[int, int] | None = None) -> np.ndarray:
+def decode_images(items: Iterable[Item], name: str, resize: tuple[int, int] | None = None, *,
+                  geometry: Geometry | None = None, count: int | None = None,
+                  rows: dict[str, int] | None = None) -> np.ndarray:
     """Decode images into one uint8 array (N, H, W, C) with a thread pool (PIL releases the GIL).
 
-    All grayscale -> C=1; otherwise grayscale images are repeated to RGB. Without ``resize`` all
-    images must share one size; with it each is resized (height, width) while decoding.
+    All grayscale -> C=1; otherwise grayscale images are repeated to RGB. ``geometry`` (or
+    ``resize`` alone) cuts and sizes each image while it is decoded; without either, all images
+    must share one size. ``items`` may be a stream (``count`` says how many, ``rows`` maps each
+    item's name to its row when the stream's order is not the rows' order): at most a few files
+    per thread are held at once, so a large archive is held at the decoded size only.
     """
-    first, first_gray = _decode(items[0], name, resize)
+    if geometry is None and resize is not None:
+        geometry = Geometry(resize=resize)
+    stream = iter(items)
+    n = len(items) if count is None and isinstance(items, list) else count
+    if n is None:
+        raise ValueError("decode_images: give count for a stream of items")
+    first_item = next(stream)
+    first, first_gray = _decode(first_item, name, geometry)
     h, w = first.shape[:2]
-    _check_fits_in_memory(len(items), h, w, name)
-    out = np.empty((len(items), h, w, 3), dtype=np.uint8)  # (N, H, W, 3)
-    gray = np.zeros(len(items), dtype=bool)
+    _check_fits_in_memory(n, h, w, name)
+    out = np.empty((n, h, w, 3), dtype=np.uint8)  # (N, H, W, 3)
+    gray = np.zeros(n, dtype=bool)
 
-    def work(i: int) -> None:
-        pixels, is_gray = (first, first_gray) if i == 0 else _decode(items[i], name, resize)
+    def work(k: int, item: Item) -> None:
+        pixels, is_gray = (first, first_gray) if k == 0 else _decode(item, name, geometry)
+        i = k if rows is None else rows[item.name]
         if pixels.shape[:2] != (h, w):
             raise LatentlabError(
-                f"{name}: images of different sizes: {items[0].name} is {h}x{w}, {items[i].name} is "
+                f"{name}: images of different sizes: {first_item.name} is {h}x{w}, {item.name} is "
                 f"{pixels.shape[0]}x{pixels.shape[1]} (HxW); give a resize (e.g. --resize 64) to load them")
         out[i] = pixels[..., None] if is_gray else pixels
         gray[i] = is_gray
 
-    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1, len(items)))
+    workers = min(8, os.cpu_count() or 1, n)
+    pool = ThreadPoolExecutor(max_workers=workers)
+    pending: list[Future[None]] = []
+    seen = 1
     try:
-        for _ in pool.map(work, range(len(items))):
-            pass
+        work(0, first_item)
+        for k, item in enumerate(stream, 1):
+            if k >= n:
+                raise LatentlabError(f"{name}: holds more images than the {n} counted; changed while read?")
+            pending.append(pool.submit(work, k, item))
+            seen += 1
+            if len(pending) >= 4 * workers:  # bounded: the stream is not read ahead of the decoders
+                pending.pop(0).result()
+        for future in pending:
+            future.result()
+        if seen != n:
+            raise LatentlabError(f"{name}: holds {seen} images, not the {n} counted; changed while read?")
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # on the first error, skip the rest
     return out[..., :1].copy() if gray.all() else out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,14 +49,13 @@ class ImageSet:
         return (int(c), int(h), int(w))
 
     def subset(self, index: np.ndarray | list[int]) -> ImageSet:
-        """A new ImageSet of the given rows (copies only those rows)."""
+        """A new set of the same class of the given rows (copies only those rows)."""
         index = np.asarray(index, dtype=np.int64)
-        return ImageSet(
+        return dataclasses.replace(
+            self,
             images=np.ascontiguousarray(self.images[index]),
             labels=None if self.labels is None else self.labels[index],
-            label_names=self.label_names,
             factors={k: v[index] for k, v in self.factors.items()},
-            spec=self.spec,
         )
 
     def check_index(self, index: list[int]) -> list[int]:

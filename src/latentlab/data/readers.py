@@ -13,13 +13,15 @@ one :class:`LatentlabError` line naming the file and what was expected.
 
 from __future__ import annotations
 
-import ast
+import contextlib
 import gzip
+import io
 import math
 import tarfile
 import warnings
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -44,7 +46,7 @@ def _require_file(path: Path, name: str) -> None:
         raise LatentlabError(f"{name}: is not a file")
 
 
-NPY_MAGIC = b"\x93NUMPY"
+NPY_VERSIONS = ((1, 0), (2, 0), (3, 0))  # the .npy format versions numpy writes and reads
 NPY_MAX_HEADER = 10_000  # bytes; numpy's own default limit (``max_header_size``)
 
 
@@ -52,50 +54,71 @@ def _npy_header_error(name: str, why: str) -> LatentlabError:
     return LatentlabError(f"{name}: not a NumPy .npy array ({why}); expected {NPY_EXPECTED}")
 
 
-def _parse_npy_header(text: str, name: str) -> tuple[tuple[int, ...], np.dtype]:
-    """The header dict of a .npy file -> (shape, dtype); a Python literal, never evaluated as code."""
+_NUMPY_REASONS = ("Cannot parse header", "Header is not a dictionary", "Header does not contain the correct keys",
+                  "shape is not valid", "fortran_order is not a valid bool", "descr is not a valid dtype descriptor")
+
+
+def _numpy_reason(error: ValueError) -> str:
+    """numpy's own reason, first line, shortened ('shape is not valid: (2, 3.0)'); 'unreadable
+    header' for the ValueErrors it lets through from ``ast`` or ``np.dtype`` (their text names no field)."""
+    why = str(error).split("\n")[0]
+    if not why.startswith(_NUMPY_REASONS):
+        return "unreadable header"
+    why = why[0].lower() + why[1:]  # 'Cannot parse header: ...' -> 'cannot parse header: ...'
+    return why if len(why) <= 80 else why[:77] + "..."
+
+
+def _parse_npy_header(header: bytes, version: tuple[int, int], name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The length field and header dict of a .npy file -> (shape, dtype).
+
+    numpy.lib.format parses it (a Python literal, never evaluated as code) and checks its keys,
+    shape, fortran_order and descr; refused here too are shapes numpy accepts but cannot index.
+    """
+    if version == (3, 0):
+        try:
+            header[4:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise _npy_header_error(name, "header is not UTF-8 text") from None
+    # numpy's public readers are for versions 1.0 and 2.0; 3.0 is 2.0 with a UTF-8 header, which
+    # 2.0's Latin-1 reading only changes in non-ASCII field names (structured dtypes, refused later)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     try:
-        header = ast.literal_eval(text)
-    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        shape, _, dtype = read(io.BytesIO(header), max_header_size=NPY_MAX_HEADER)
+    except ValueError as e:  # numpy's error for every malformed header
+        raise _npy_header_error(name, _numpy_reason(e)) from None
+    # descr_to_dtype lets KeyError, IndexError, ... through on odd descrs; deep nesting: RecursionError
+    except Exception:  # noqa: BLE001 (numpy's other errors on hostile headers, listed above)
         raise _npy_header_error(name, "unreadable header") from None
-    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
-        raise _npy_header_error(name, "header lacks descr, fortran_order or shape")
-    shape = header["shape"]
-    if not isinstance(shape, tuple) or not all(type(s) is int and s >= 0 for s in shape) \
-            or math.prod(max(s, 1) for s in shape) > np.iinfo(np.intp).max \
-            or not isinstance(header["fortran_order"], bool):  # sizes numpy cannot even index
+    if not all(type(s) is int and s >= 0 for s in shape) \
+            or math.prod(max(s, 1) for s in shape) > np.iinfo(np.intp).max:  # sizes numpy cannot even index
         raise _npy_header_error(name, f"bad shape {shape!r} in the header")
-    try:
-        dtype = np.lib.format.descr_to_dtype(header["descr"])
-    except Exception:  # noqa: BLE001 (numpy raises TypeError, ValueError, KeyError, ... on odd descrs)
-        raise _npy_header_error(name, f"unknown dtype {str(header['descr'])[:40]!r}") from None
     return shape, dtype
 
 
 def _read_npy_header(fp: IO[bytes], data_bytes: int, name: str) -> tuple[tuple[int, ...], np.dtype]:
     """Read and validate a .npy header (format versions 1-3) from ``fp``, which holds ``data_bytes``.
 
-    The shape it declares is checked against the bytes left in the file before numpy allocates
+    Its length is checked before it is read (numpy reads all it declares, then checks), and the
+    shape it declares is checked against the bytes left in the file before numpy allocates
     anything: a 100-byte file claiming 10^12 elements fails here, at once.
     """
     start = fp.tell()
-    magic = fp.read(8)
-    if len(magic) < 8 or magic[:6] != NPY_MAGIC or magic[6] not in (1, 2, 3):
-        raise _npy_header_error(name, "no .npy magic number and version")
-    size_bytes = fp.read(2 if magic[6] == 1 else 4)
-    if len(size_bytes) not in (2, 4):
+    try:
+        version = np.lib.format.read_magic(fp)
+    except ValueError:
+        raise _npy_header_error(name, "no .npy magic number") from None
+    if version not in NPY_VERSIONS:
+        raise _npy_header_error(name, f"format version {version[0]}.{version[1]}; expected 1.0, 2.0 or 3.0")
+    size_field = fp.read(2 if version == (1, 0) else 4)
+    if len(size_field) != (2 if version == (1, 0) else 4):
         raise _npy_header_error(name, "truncated header")
-    length = int.from_bytes(size_bytes, "little")
+    length = int.from_bytes(size_field, "little")
     if length > NPY_MAX_HEADER:
         raise _npy_header_error(name, f"header of {length} bytes, over the {NPY_MAX_HEADER} limit")
     raw = fp.read(length)
     if len(raw) != length:
         raise _npy_header_error(name, "truncated header")
-    try:
-        text = raw.decode("utf-8" if magic[6] == 3 else "latin1")
-    except UnicodeDecodeError:
-        raise _npy_header_error(name, "header is not text") from None
-    shape, dtype = _parse_npy_header(text, name)
+    shape, dtype = _parse_npy_header(size_field + raw, version, name)
     if dtype.hasobject:
         raise LatentlabError(f"{name}: holds Python objects (pickle), refused; expected {NPY_EXPECTED}")
     payload = data_bytes - (fp.tell() - start)
@@ -310,8 +333,10 @@ def _warn_skipped(name: str, skipped: list[str]) -> None:
         warnings.warn(f"{name}: skipped {len(skipped)} non-image file(s): {skipped[0]}{more}", stacklevel=3)
 
 
-def read_folder(path: Path, name: str, resize: tuple[int, int] | None = None) -> ImageSet:
-    """PNG/JPEG/BMP files in ``path``; each sub-folder (with everything below it) is one label."""
+def read_folder(path: Path, name: str, resize: tuple[int, int] | None = None, *,
+                geometry: decode.Geometry | None = None) -> ImageSet:
+    """PNG/JPEG/BMP files in ``path``; each sub-folder (with everything below it) is one label.
+    ``geometry`` (or ``resize`` alone) cuts and sizes each image while it is decoded."""
     if not path.exists():
         raise LatentlabError(f"{name}: folder not found")
     if not path.is_dir():
@@ -333,43 +358,35 @@ def read_folder(path: Path, name: str, resize: tuple[int, int] | None = None) ->
         raise LatentlabError(f"{name}: no images found (expected {', '.join(IMAGE_SUFFIXES)} files){others}")
     _warn_skipped(name, skipped)
     labels, names = labels_from_groups(groups, name)
-    images = decode_images(items, name, resize)
+    images = decode_images(items, name, resize, geometry=geometry)
     return ImageSet(images=images, labels=labels, label_names=names, spec=name)
 
 
 def read_tar(path: Path, name: str, folder: str | None = None,
-             resize: tuple[int, int] | None = None) -> ImageSet:
-    """Images inside a tar (plain, gz, bz2 or xz), optionally only those under ``folder``."""
+             resize: tuple[int, int] | None = None, *, geometry: decode.Geometry | None = None) -> ImageSet:
+    """Images inside a tar (plain, gz, bz2 or xz), optionally only those under ``folder``, in
+    the order of their names. ``geometry`` (or ``resize`` alone) cuts and sizes each image while
+    it is decoded.
+
+    Two passes over the archive: the first lists the members (for a plain tar it only reads
+    headers), the second streams their bytes to the decoders, so only a few files are held at
+    a time and the set is held at its decoded size, not the files'.
+    """
     _require_file(path, name)
     prefix = (folder or "").strip("/").removeprefix("./")
-    items: list[Item] = []
-    groups: list[str | None] = []
-    skipped: list[str] = []
-    top_dirs: set[str] = set()
-    total, memory = 0, decode.physical_memory() or 2**63
+    with _reading_tar(name):
+        members = _tar_images(path, name, prefix)
+        rows = {m: i for i, m in enumerate(sorted(members))}
+        labels, names = labels_from_groups([members[m] for m in sorted(members)], name)
+        images = decode_images(_tar_stream(path, rows), name, resize, geometry=geometry, count=len(rows), rows=rows)
+    return ImageSet(images=images, labels=labels, label_names=names, spec=name)
+
+
+@contextlib.contextmanager
+def _reading_tar(name: str) -> Iterator[None]:
+    """tarfile's and the decompressors' errors as one line naming the archive."""
     try:
-        with tarfile.open(path, "r:*") as tf:
-            for member in tf:  # streaming: works for compressed tars without seeking
-                member_path = member.name.removeprefix("./")
-                top_dirs.add(member_path.split("/")[0])
-                if not member.isfile():
-                    continue
-                if prefix and not member_path.startswith(prefix + "/"):
-                    continue
-                rel = member_path[len(prefix) + 1:] if prefix else member_path
-                parts = rel.split("/")
-                if any(p.startswith(".") for p in parts):
-                    continue
-                if Path(rel).suffix.lower() not in IMAGE_SUFFIXES:
-                    skipped.append(rel)
-                    continue
-                total += member.size
-                if member.size > decode.MAX_IMAGE_FILE_BYTES or total > memory:
-                    raise LatentlabError(f"{name}: {member_path} is {member.size} bytes ({total} in all so far); "
-                                         "too large for an image set held in memory")
-                fobj = tf.extractfile(member)
-                items.append(Item(member_path, fobj.read() if fobj else b""))
-                groups.append(parts[0] if len(parts) > 1 else None)
+        yield
     except tarfile.ReadError as e:  # tarfile lists every decompressor it tried: too long for one line
         reason = "not a tar file, plain or compressed" if "could not be opened" in str(e) else str(e)
         raise LatentlabError(f"{name}: cannot read as a tar archive ({reason}); expected a .tar, .tar.gz, "
@@ -377,13 +394,42 @@ def read_tar(path: Path, name: str, folder: str | None = None,
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise LatentlabError(
             f"{name}: cannot read as a tar archive ({e}); expected a .tar or .tar.gz") from None
-    if not items:
+
+
+def _tar_images(path: Path, name: str, prefix: str) -> dict[str, str | None]:
+    """Image members under ``prefix``: path -> label group (first folder below ``prefix``, or None)."""
+    found: dict[str, str | None] = {}
+    skipped: list[str] = []
+    top_dirs: set[str] = set()
+    with tarfile.open(path, "r:*") as tf:
+        for member in tf:  # streaming: works for compressed tars without seeking
+            member_path = member.name.removeprefix("./")
+            top_dirs.add(member_path.split("/")[0])
+            if not member.isfile() or (prefix and not member_path.startswith(prefix + "/")):
+                continue
+            rel = member_path[len(prefix) + 1:] if prefix else member_path
+            parts = rel.split("/")
+            if any(p.startswith(".") for p in parts):
+                continue
+            if Path(rel).suffix.lower() not in IMAGE_SUFFIXES:
+                skipped.append(rel)
+                continue
+            if member.size > decode.MAX_IMAGE_FILE_BYTES:
+                raise LatentlabError(f"{name}: {member_path} is {member.size} bytes; "
+                                     f"expected an image file of at most {decode.MAX_IMAGE_FILE_BYTES} bytes")
+            found[member_path] = parts[0] if len(parts) > 1 else None
+    if not found:
         where = f" under '{prefix}'" if prefix else ""
-        raise LatentlabError(
-            f"{name}: no images found{where}; top-level entries: {sorted(top_dirs)[:5]}")
+        raise LatentlabError(f"{name}: no images found{where}; top-level entries: {sorted(top_dirs)[:5]}")
     _warn_skipped(name, skipped)
-    order = sorted(range(len(items)), key=lambda i: items[i].name)
-    items, groups = [items[i] for i in order], [groups[i] for i in order]
-    labels, names = labels_from_groups(groups, name)
-    images = decode_images(items, name, resize)
-    return ImageSet(images=images, labels=labels, label_names=names, spec=name)
+    return found
+
+
+def _tar_stream(path: Path, wanted: dict[str, int]) -> Iterator[Item]:
+    """The bytes of the ``wanted`` members, one at a time, in the archive's order."""
+    with tarfile.open(path, "r:*") as tf:
+        for member in tf:
+            member_path = member.name.removeprefix("./")
+            if member.isfile() and member_path in wanted:
+                fobj = tf.extractfile(member)
+                yield Item(member_path, fobj.read() if fobj else b"")

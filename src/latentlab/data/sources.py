@@ -25,6 +25,7 @@ import numpy as np
 
 from latentlab.data import readers
 from latentlab.data.batches import resize_uint8
+from latentlab.data.decode import Geometry
 from latentlab.data.faces import make_faces
 from latentlab.data.imageset import ImageSet
 from latentlab.errors import LatentlabError
@@ -133,25 +134,28 @@ def _check_resize(resize: tuple[int, int] | None) -> tuple[int, int] | None:
     return (int(resize[0]), int(resize[1]))
 
 
-def load_source(spec: str, *, resize: tuple[int, int] | None = None,
+def load_source(spec: str, *, resize: tuple[int, int] | None = None, geometry: Geometry | None = None,
                 cache_dir: Path | None = None) -> ImageSet:
     """Read the data a spec names into an :class:`ImageSet` (uint8, (N, H, W, C)).
 
-    ``resize`` (height, width) resizes the set at load time for every source except ``npy``:
-    an npy file stays memory-mapped at its stored size, and the batch transform
-    (``BatchSpec.resize``) resizes it on the fly. ``cache_dir`` is where named sets
+    ``geometry`` cuts and sizes each image of a ``folder:`` or ``tar:`` source while it is
+    decoded (the set stage of the input rule, :func:`latentlab.data.rule.load_prepared`; other
+    sources refuse it). ``resize`` (height, width) resizes the set at load time for every source
+    except ``npy``: an npy file stays memory-mapped at its stored size. ``cache_dir`` is where named sets
     (``mnist``, ``fashion-mnist``) are cached (default ``$LATENTLAB_CACHE`` or
     ``~/.cache/latentlab``).
     """
     parsed = parse_spec(spec)
     size = _check_resize(resize)
     kind, path = parsed.kind, parsed.path
+    if geometry is not None and kind not in ("folder", "tar"):
+        raise ValueError(f"load_source: geometry applies to images decoded from files, not to {kind}")
     if kind == "npy":
         return readers.read_npy(path, spec)
     if kind == "folder":
-        return readers.read_folder(path, spec, resize=size)
+        return readers.read_folder(path, spec, resize=size, geometry=geometry)
     if kind == "tar":
-        return readers.read_tar(path, spec, folder=parsed.fragment, resize=size)
+        return readers.read_tar(path, spec, folder=parsed.fragment, resize=size, geometry=geometry)
     if kind == "npz":
         data = readers.read_npz(path, spec, key=parsed.fragment)
     elif kind == "idx":

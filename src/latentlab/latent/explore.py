@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from latentlab.data.batches import BatchSpec, to_model_input
+from latentlab.data.batches import BatchSpec
 from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder
 
@@ -57,22 +58,22 @@ def check_steps(steps: int, what: str = "--steps") -> int:
 
 
 @torch.no_grad()
-def encode_dataset(model: Autoencoder, images_uint8: np.ndarray, batch: BatchSpec, batch_size: int = 256,
+def encode_dataset(model: Autoencoder, images_uint8: Any, batch: BatchSpec, batch_size: int = 256,
                    limit: int | None = None) -> Tensor:
-    """``model.embed`` over uint8 (N, H, W, C) images in batches -> (N, D) on the CPU.
+    """``model.embed`` over images in batches -> (N, D) on the CPU.
 
-    ``batch`` prepares the images as in training (noise off); ``limit`` keeps the first rows.
+    ``images_uint8`` is a PreparedSet or uint8 (N, H, W, C) pixels that ``batch`` (the run's
+    input rule) prepares as in training (noise off); ``limit`` keeps the first rows.
     """
-    import dataclasses
+    from latentlab.data.rule import model_inputs
 
-    spec = dataclasses.replace(batch, noise=0.0)
     n = len(images_uint8) if limit is None else min(len(images_uint8), int(limit))
     if n <= 0:
         raise LatentlabError("encode: no images to encode")
     device = _device(model)
     parts = []
     for start in range(0, n, batch_size):
-        x = to_model_input(images_uint8[start:min(start + batch_size, n)], spec, device=device)
+        x = model_inputs(batch, images_uint8, np.arange(start, min(start + batch_size, n)), device=device)
         parts.append(model.embed(x).float().cpu())  # (b, D)
     return torch.cat(parts)  # (N, D)
 

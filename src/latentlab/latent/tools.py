@@ -20,25 +20,30 @@ from torch import Tensor
 from latentlab.errors import LatentlabError
 from latentlab.latent import explore
 from latentlab.latent.describe import ChangeDescription, describe_change
+from latentlab.runs import Run, as_run
 
 LIMIT = 5000  # encoded images used for ranges, spreads, fitted Gaussians and groups
 RANK_IMAGES = 32  # images the ranking averages over
 
 
+def opened(run: Any, data: Any = None) -> tuple[Run, Any]:
+    """(the Run, its images): ``run`` a Run, a run folder or a model; ``data`` a PreparedSet or
+    ImageSet, a data spec, or None for the data the run was trained on."""
+    run = as_run(run)
+    return run, data if data is not None and not isinstance(data, str) else run.data(data)
+
+
 def encode_run_data(run: Any, data: Any, limit: int | None = LIMIT) -> Tensor:
-    """(N, D): the first ``limit`` images of ``data`` (an ImageSet) encoded by the run's model."""
+    """(N, D): the first ``limit`` images of ``data`` (a PreparedSet or ImageSet) encoded by the run's model."""
     if limit is not None and limit < 1:
         raise LatentlabError(f"--limit {limit}: expected a positive number of images")
-    return explore.encode_dataset(run.model, data.images, run.batch, limit=limit)
+    run = as_run(run)
+    return explore.encode_dataset(run.model, data, run.rule, limit=limit)
 
 
 def inputs(run: Any, data: Any, rows: Sequence[int]) -> Tensor:
     """The model input (N, C, H, W) of the given rows of ``data``, on the model's device."""
-    from latentlab.runs import model_inputs
-
-    device = next(run.model.parameters()).device
-    x: Tensor = model_inputs(run, data.images[list(rows)])
-    return x.to(device)
+    return as_run(run).inputs(data, list(rows))
 
 
 def factor_model_for(run: Any, spec: str | None) -> Any:
@@ -97,6 +102,7 @@ def traversal(run: Any, data: Any, index: int, *, dims: Sequence[int] | None = N
 
     ``dims`` names the elements; else the ``top`` ranked ones (default: up to 8).
     """
+    run, data = opened(run, data)
     d = run.model.latent_dim
     if dims is not None and top is not None:
         raise LatentlabError("--dims and --top: give one of them, not both")
@@ -131,6 +137,9 @@ class Samples:
 
 def samples(run: Any, data: Any | None, n: int = 64, seed: int = 0, limit: int | None = LIMIT) -> Samples:
     """VAE: z ~ N(0, I). Plain AE: z ~ N(0, I) and z ~ a Gaussian fitted to the encoded data."""
+    run = as_run(run)
+    if data is not None or not run.model.is_variational:  # a VAE samples its prior: no data needed
+        run, data = opened(run, data)
     if not isinstance(n, int) or n < 1:
         raise LatentlabError(f"--n {n}: expected a positive number of samples")
     model = run.model
@@ -163,6 +172,7 @@ class LatentMap:
 def latent_map(run: Any, data: Any, method: str = "pca", limit: int | None = 2000,
                grid: int = 15) -> LatentMap:
     """The encoded data in 2-D, and for a 2-element latent the decoded plane."""
+    run, data = opened(run, data)
     if method not in ("pca", "tsne"):
         raise LatentlabError(f"--method {method}: expected 'pca' or 'tsne'")
     d = run.model.latent_dim
@@ -208,6 +218,7 @@ def attribute(run: Any, data: Any, where: str, versus: str | None, apply_to: int
               strengths: Sequence[float], spec: str | None = None, limit: int | None = LIMIT) -> Attribute:
     """mean z of the rows matching ``where`` minus that of ``versus`` (default: all other rows),
     added to the latent of image ``apply_to`` at each strength."""
+    run, data = opened(run, data)
     from latentlab.latent.where import parse_where, select
 
     w = parse_where(where)

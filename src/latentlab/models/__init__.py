@@ -1,6 +1,7 @@
 """Autoencoder models: one family per file, one registry, save/load as config.json + safetensors."""
 
 from latentlab.models.base import AEOutput, Autoencoder, DiagonalGaussian
+from latentlab.models.config import ModelConfig
 from latentlab.models.conv import ConvAutoencoder, ConvConfig
 from latentlab.models.fcn import FCNAutoencoder, FCNConfig
 from latentlab.models.multi_encoder import MultiFCNAutoencoder, MultiFCNConfig
@@ -23,6 +24,7 @@ __all__ = [
     "FCNAutoencoder",
     "FCNConfig",
     "FCNVAEConfig",
+    "ModelConfig",
     "MultiFCNAutoencoder",
     "MultiFCNConfig",
     "VariationalAutoencoder",

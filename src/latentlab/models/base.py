@@ -10,8 +10,9 @@ Every model is an ``nn.Module`` with the same verbs (as diffusers' autoencoders)
 * ``decode(z) -> x_hat`` (N, C, H, W);
 * ``forward(x) -> AEOutput(x_hat, z, posterior)``.
 
-A model is rebuilt from its frozen config dataclass, which is written as JSON next to the
-weights (``config.json`` + ``model.safetensors``); loading never unpickles anything.
+A model is rebuilt from its frozen config dataclass (a :class:`latentlab.models.config.ModelConfig`),
+which is written as JSON next to the weights (``config.json`` + ``model.safetensors``); loading
+never unpickles anything. ``device`` and ``dtype`` are those of the first parameter.
 """
 
 from __future__ import annotations
@@ -60,23 +61,6 @@ def out_activation(name: str) -> nn.Module:
     if name not in OUT_ACTIVATIONS:
         raise LatentlabError(f"output activation '{name}': expected one of {', '.join(OUT_ACTIVATIONS)}")
     return OUT_ACTIVATIONS[name]()
-
-
-def check_choice(what: str, value: str, choices: dict[str, Any] | tuple[str, ...]) -> None:
-    if value not in choices:
-        raise LatentlabError(f"{what} '{value}': expected one of {', '.join(choices)}")
-
-
-def check_positive(what: str, values: tuple[int, ...] | list[int]) -> None:
-    for v in values:
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise LatentlabError(f"{what} {tuple(values)}: expected positive integers")
-
-
-def check_in_shape(in_shape: tuple[int, ...]) -> None:
-    if len(in_shape) != 3:
-        raise LatentlabError(f"input shape {tuple(in_shape)}: expected (channels, height, width)")
-    check_positive("input shape", list(in_shape))
 
 
 def mlp(sizes: list[int], act: str, batchnorm: bool, final_act: bool = False) -> list[nn.Module]:
@@ -153,6 +137,18 @@ class Autoencoder(nn.Module):
     @property
     def in_shape(self) -> tuple[int, int, int]:
         return tuple(self.config.in_shape)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the first parameter lives (the CPU for a model without parameters)."""
+        first = next(self.parameters(), None)
+        return torch.device("cpu") if first is None else first.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The first parameter's dtype (float32 for a model without parameters)."""
+        first = next(self.parameters(), None)
+        return torch.float32 if first is None else first.dtype
 
     def encode(self, x: Tensor) -> Any:
         return self.encoder(self._encoder_input(x)).flatten(1)

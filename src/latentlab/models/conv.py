@@ -13,39 +13,28 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from latentlab.errors import LatentlabError
-from latentlab.models.base import (
-    ACTIVATIONS,
-    OUT_ACTIVATIONS,
-    Autoencoder,
-    activation,
-    check_choice,
-    check_in_shape,
-    check_positive,
-    out_activation,
-)
+from latentlab.models.base import Autoencoder, activation, out_activation
+from latentlab.models.config import ModelConfig, Widths, check_positive
 
 
-@dataclass(frozen=True)
-class ConvConfig:
-    in_shape: tuple[int, int, int] = (3, 64, 64)
-    channels: tuple[int, ...] = (12, 24, 48)
+@dataclass(frozen=True, kw_only=True)
+class ConvConfig(ModelConfig):
+    kind: str = "conv"
+    channels: Widths = (12, 24, 48)
     kernel: int = 4
     stride: int = 2
     padding: int = 1
     latent_dim: int | None = None  # None: the last feature map is the latent
-    batchnorm: bool = False
-    activation: str = "relu"
-    out_activation: str = "tanh"
-    kind: str = "conv"
 
     def __post_init__(self) -> None:
-        check_in_shape(self.in_shape)
-        check_positive("conv channels", list(self.channels))
+        super().__post_init__()  # shape, widths, activations
+        if not self.channels:
+            raise LatentlabError("channels (): expected at least one conv layer width")
         check_positive("kernel/stride", [self.kernel, self.stride])
+        if not isinstance(self.padding, int) or isinstance(self.padding, bool) or self.padding < 0:
+            raise LatentlabError(f"padding {self.padding!r}: expected an integer >= 0")
         if self.latent_dim is not None:
             check_positive("latent size", [self.latent_dim])
-        check_choice("activation", self.activation, ACTIVATIONS)
-        check_choice("output activation", self.out_activation, OUT_ACTIVATIONS)
         feature_shape(self)  # raises when the stack does not fit the input
 
 

@@ -10,38 +10,20 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from latentlab.models.base import (
-    ACTIVATIONS,
-    OUT_ACTIVATIONS,
-    Autoencoder,
-    check_choice,
-    check_in_shape,
-    check_positive,
-    flat_size,
-    mlp,
-    out_activation,
-)
+from latentlab.models.base import Autoencoder, flat_size, mlp, out_activation
+from latentlab.models.config import ModelConfig, Widths, check_positive
 
 
-@dataclass(frozen=True)
-class FCNConfig:
-    in_shape: tuple[int, int, int] = (3, 64, 64)
-    hidden: tuple[int, ...] = (128, 64, 12)
-    latent_dim: int = 3
-    decoder_hidden: tuple[int, ...] | None = None  # None: the encoder's hidden list reversed
-    batchnorm: bool = False
-    activation: str = "relu"
-    out_activation: str = "tanh"
+@dataclass(frozen=True, kw_only=True)
+class FCNConfig(ModelConfig):
     kind: str = "fcn"
+    hidden: Widths = (128, 64, 12)
+    latent_dim: int = 3
+    decoder_hidden: Widths | None = None  # None: the encoder's hidden list reversed
 
     def __post_init__(self) -> None:
-        check_in_shape(self.in_shape)
-        check_positive("hidden sizes", list(self.hidden))
+        super().__post_init__()  # shape, widths, activations
         check_positive("latent size", [self.latent_dim])
-        if self.decoder_hidden is not None:
-            check_positive("decoder hidden sizes", list(self.decoder_hidden))
-        check_choice("activation", self.activation, ACTIVATIONS)
-        check_choice("output activation", self.out_activation, OUT_ACTIVATIONS)
 
     @property
     def decoder_sizes(self) -> tuple[int, ...]:

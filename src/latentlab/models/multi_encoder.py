@@ -13,41 +13,24 @@ import torch
 from torch import Tensor, nn
 
 from latentlab.errors import LatentlabError
-from latentlab.models.base import (
-    ACTIVATIONS,
-    OUT_ACTIVATIONS,
-    Autoencoder,
-    check_choice,
-    check_in_shape,
-    check_positive,
-    flat_size,
-    mlp,
-    out_activation,
-)
+from latentlab.models.base import Autoencoder, flat_size, mlp, out_activation
+from latentlab.models.config import ModelConfig, Widths, check_positive
 
 
-@dataclass(frozen=True)
-class MultiFCNConfig:
-    in_shape: tuple[int, int, int] = (3, 64, 64)
-    encoders: tuple[tuple[int, ...], ...] = ((3000, 3000, 1000), (1000, 100, 100, 100), (2500, 1500, 500, 100))
-    latent_per_encoder: int = 1
-    decoder_hidden: tuple[int, ...] = (100, 500, 1500, 2500)
-    batchnorm: bool = True  # in the encoders
-    decoder_batchnorm: bool = False
-    activation: str = "relu"
-    out_activation: str = "tanh"
+@dataclass(frozen=True, kw_only=True)
+class MultiFCNConfig(ModelConfig):
     kind: str = "multi-fcn"
+    batchnorm: bool = True  # in the encoders
+    encoders: tuple[Widths, ...] = ((3000, 3000, 1000), (1000, 100, 100, 100), (2500, 1500, 500, 100))
+    latent_per_encoder: int = 1
+    decoder_hidden: Widths = (100, 500, 1500, 2500)
+    decoder_batchnorm: bool = False
 
     def __post_init__(self) -> None:
-        check_in_shape(self.in_shape)
+        super().__post_init__()  # shape, widths (of every encoder too), activations
         if not self.encoders:
             raise LatentlabError("multi-encoder model: expected at least one encoder")
-        for hidden in self.encoders:
-            check_positive("encoder hidden sizes", list(hidden))
         check_positive("latent per encoder", [self.latent_per_encoder])
-        check_positive("decoder hidden sizes", list(self.decoder_hidden))
-        check_choice("activation", self.activation, ACTIVATIONS)
-        check_choice("output activation", self.out_activation, OUT_ACTIVATIONS)
 
 
 class ParallelEncoders(nn.Module):

@@ -16,18 +16,15 @@ from torch import Tensor, nn
 from latentlab.errors import LatentlabError
 from latentlab.models.base import (
     ACTIVATIONS,
-    OUT_ACTIVATIONS,
     AEOutput,
     Autoencoder,
     DiagonalGaussian,
     activation,
-    check_choice,
-    check_in_shape,
-    check_positive,
     flat_size,
     mlp,
     out_activation,
 )
+from latentlab.models.config import Widths, check_choice
 from latentlab.models.conv import (
     ConvConfig,
     bottleneck_out,
@@ -35,6 +32,7 @@ from latentlab.models.conv import (
     deconv_stack,
     feature_shape,
 )
+from latentlab.models.fcn import FCNConfig
 
 
 def check_beta(beta: float) -> None:
@@ -67,24 +65,17 @@ class VariationalAutoencoder(Autoencoder):
 # ---------------------------------------------------------------- fully connected
 
 
-@dataclass(frozen=True)
-class FCNVAEConfig:
-    in_shape: tuple[int, int, int] = (3, 64, 64)
-    hidden: tuple[int, ...] = (512, 128)
-    latent_dim: int = 16
-    decoder_hidden: tuple[int, ...] | None = None
-    batchnorm: bool = False
-    activation: str = "relu"
-    out_activation: str = "tanh"
-    beta: float = 1.0
+@dataclass(frozen=True, kw_only=True)
+class FCNVAEConfig(FCNConfig):
+    """The fully connected backbone of :class:`FCNConfig` with Gaussian heads and ``beta``."""
+
     kind: str = "vae-fcn"
+    hidden: Widths = (512, 128)
+    latent_dim: int = 16
+    beta: float = 1.0
 
     def __post_init__(self) -> None:
-        check_in_shape(self.in_shape)
-        check_positive("hidden sizes", list(self.hidden))
-        check_positive("latent size", [self.latent_dim])
-        check_choice("activation", self.activation, ACTIVATIONS)
-        check_choice("output activation", self.out_activation, OUT_ACTIVATIONS)
+        super().__post_init__()  # shape, widths, latent size, activations
         check_beta(self.beta)
 
 
@@ -100,9 +91,8 @@ class FCNVAE(VariationalAutoencoder):
                                           final_act=True))
         self.mu_head = nn.Linear(config.hidden[-1] if config.hidden else n, config.latent_dim)
         self.logvar_head = nn.Linear(config.hidden[-1] if config.hidden else n, config.latent_dim)
-        dec = tuple(reversed(config.hidden)) if config.decoder_hidden is None else config.decoder_hidden
         self.decoder = nn.Sequential(
-            *mlp([config.latent_dim, *dec, n], config.activation, config.batchnorm),
+            *mlp([config.latent_dim, *config.decoder_sizes, n], config.activation, config.batchnorm),
             out_activation(config.out_activation),
         )
 
@@ -113,31 +103,20 @@ class FCNVAE(VariationalAutoencoder):
 # ---------------------------------------------------------------- convolutional
 
 
-@dataclass(frozen=True)
-class ConvVAEConfig:
-    in_shape: tuple[int, int, int] = (3, 64, 64)
-    channels: tuple[int, ...] = (12, 24, 48)
-    kernel: int = 4
-    stride: int = 2
-    padding: int = 1
-    latent_dim: int | None = None  # None: conv heads, the (C, h, w) map is the latent (course)
-    batchnorm: bool = False
-    activation: str = "relu"
-    head_activation: str = "none"  # "relu" reproduces the course code
-    out_activation: str = "tanh"
-    beta: float = 1.0
+@dataclass(frozen=True, kw_only=True)
+class ConvVAEConfig(ConvConfig):
+    """The conv backbone of :class:`ConvConfig` with Gaussian heads and ``beta``.
+
+    ``latent_dim=None``: conv heads, the (C, h, w) map is the latent (course)."""
+
     kind: str = "vae-conv"
+    head_activation: str = "none"  # "relu" reproduces the course code
+    beta: float = 1.0
 
     def __post_init__(self) -> None:
-        self.as_conv()  # validates shapes, channels, activations
+        super().__post_init__()  # shape, widths, conv stack, activations
         check_choice("head activation", self.head_activation, ("none", *ACTIVATIONS))
         check_beta(self.beta)
-
-    def as_conv(self) -> ConvConfig:
-        return ConvConfig(in_shape=self.in_shape, channels=self.channels, kernel=self.kernel,
-                          stride=self.stride, padding=self.padding, latent_dim=self.latent_dim,
-                          batchnorm=self.batchnorm, activation=self.activation,
-                          out_activation=self.out_activation)
 
 
 class ConvVAE(VariationalAutoencoder):
@@ -146,31 +125,30 @@ class ConvVAE(VariationalAutoencoder):
     def __init__(self, config: ConvVAEConfig) -> None:
         super().__init__()
         self.config = config
-        conv = config.as_conv()
-        self.feature_shape = feature_shape(conv)
+        self.feature_shape = feature_shape(config)
         c, h, w = self.feature_shape
 
         def head_act() -> list[nn.Module]:
             return [] if config.head_activation == "none" else [activation(config.head_activation)]
 
         if config.latent_dim is None:
-            self.encoder = nn.Sequential(*conv_stack(config.in_shape[0], config.channels[:-1], conv))
+            self.encoder = nn.Sequential(*conv_stack(config.in_shape[0], config.channels[:-1], config))
             prev = config.channels[-2] if len(config.channels) > 1 else config.in_shape[0]
 
             def head() -> nn.Module:
                 return nn.Sequential(nn.Conv2d(prev, c, config.kernel, stride=config.stride,
                                                padding=config.padding), *head_act())
             self.latent_dim = c * h * w
-            decoder = deconv_stack(config.channels, config.in_shape[0], conv)
+            decoder = deconv_stack(config.channels, config.in_shape[0], config)
         else:
-            self.encoder = nn.Sequential(*conv_stack(config.in_shape[0], config.channels, conv),
+            self.encoder = nn.Sequential(*conv_stack(config.in_shape[0], config.channels, config),
                                          nn.Flatten())
 
             def head() -> nn.Module:
                 return nn.Sequential(nn.Linear(c * h * w, config.latent_dim or 0), *head_act())
             self.latent_dim = config.latent_dim
             decoder = bottleneck_out(self.feature_shape, config.latent_dim, config.activation) + \
-                deconv_stack(config.channels, config.in_shape[0], conv)
+                deconv_stack(config.channels, config.in_shape[0], config)
         self.mu_head = head()
         self.logvar_head = head()
         self.decoder = nn.Sequential(*decoder)

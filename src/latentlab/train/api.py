@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import torch
 from latentlab import __version__
 from latentlab.data.batches import BatchSpec
 from latentlab.data.imageset import ImageSet
+from latentlab.data.rule import DECODED_KINDS, PreparedSet, load_prepared, split_rule
 from latentlab.errors import LatentlabError
 from latentlab.io import remove_temporaries, write_json, write_text
 from latentlab.losses import model_loss
@@ -22,91 +23,157 @@ from latentlab.models.registry import CONFIG, build, config_from_dict, save_weig
 from latentlab.runs import (
     CHECKPOINTS,
     COMPLETE,
-    LOSS_PLOT,
     METRICS,
-    batch_spec_from_dict,
-    batch_spec_to_dict,
     prepare_out_dir,
     read_config,
+    rule_from_config,
+    rule_to_dict,
     split_indices,
 )
 from latentlab.train.batches import ImageBatches
 from latentlab.train.callbacks import MetricsCSV, ProgressBar
+from latentlab.train.lock import RunLock
 from latentlab.train.trainer import Callback, TrainConfig, Trainer, make_fabric
 
 
-def check_fits(model_config: Any, data: ImageSet, batch: BatchSpec) -> None:
-    shape = batch.output_shape(data.image_shape)
+def prepare_data(data: str | ImageSet, rule: BatchSpec) -> PreparedSet:
+    """Training data under ``rule``: a data spec is loaded by :func:`load_prepared`; an array set
+    in memory is prepared per batch by the whole rule (as an array source is)."""
+    if isinstance(data, str):
+        return load_prepared(data, rule)
+    if isinstance(data, PreparedSet):
+        return data
+    from latentlab.data.sources import parse_spec
+
+    kind = parse_spec(data.spec).kind if data.spec else "array"
+    if kind in DECODED_KINDS and split_rule(rule, kind)[0] != split_rule(BatchSpec(), kind)[0]:
+        raise LatentlabError(f"{data.spec}: an image set read without the input rule; pass the data spec "
+                             "(or latentlab.data.rule.load_prepared(spec, rule)) so the crop and resize are "
+                             "made while decoding, as every later command will")
+    return PreparedSet(images=data.images, labels=data.labels, label_names=data.label_names,
+                       factors=data.factors, spec=data.spec, batch=dataclasses.replace(rule, noise=0.0))
+
+
+def check_fits(model_config: Any, data: PreparedSet) -> None:
+    shape = data.input_shape
     if tuple(model_config.in_shape) != tuple(shape):
         raise LatentlabError(
             f"model input {tuple(model_config.in_shape)} does not match the data {shape} "
             f"({data.spec}); use --resize/--crop or a model for this shape")
 
 
-def run_config(model_config: Any, data: ImageSet, batch: BatchSpec, train: TrainConfig) -> dict[str, Any]:
+def run_config(model_config: Any, data: PreparedSet, rule: BatchSpec, train: TrainConfig) -> dict[str, Any]:
     return {
         "latentlab": __version__,
         "model": config_to_dict(model_config),
-        "data": {"spec": data.spec, "n_images": len(data), "image_shape": list(data.image_shape),
-                 "batch": batch_spec_to_dict(batch)},
+        "data": {"spec": data.spec, "n_images": len(data), "stored_shape": list(data.image_shape),
+                 "rule": rule_to_dict(rule),
+                 "cut_while_decoding": data.batch != dataclasses.replace(rule, noise=0.0)},
         "train": asdict(train),
     }
 
 
-def train_run(model_config: Any, data: ImageSet, batch: BatchSpec, train: TrainConfig, out: str | Path,
+def train_run(model_config: Any, data: str | ImageSet, rule: BatchSpec, train: TrainConfig, out: str | Path,
               *, overwrite: bool = False, progress: bool = True,
               callbacks: Sequence[Callback] = ()) -> Autoencoder:
-    """Train a new model on ``data`` into the run folder ``out``; returns the trained model."""
+    """Train a new model on ``data`` (a data spec, or a set in memory) under the input rule
+    ``rule`` into the run folder ``out``; returns the trained model."""
     out = Path(out)
-    check_fits(model_config, data, batch)
-    config = run_config(model_config, data, batch, train)
+    prepared = prepare_data(data, rule)
+    check_fits(model_config, prepared)
+    config = run_config(model_config, prepared, rule, train)
     torch.manual_seed(train.seed)
     model = build(model_config)
     fabric = _launch(train)
+    lock = RunLock(out)
 
     def start() -> None:
+        lock.acquire()
         prepare_out_dir(out, overwrite)
         write_json(out / CONFIG, config)
 
-    on_rank_zero(fabric, start)
-    return _fit(model, data, batch, train, out, fabric, resume=False, progress=progress, callbacks=callbacks)
+    try:
+        on_rank_zero(fabric, start)
+        return _fit(model, prepared, rule, train, out, fabric, resume=False, progress=progress, callbacks=callbacks)
+    finally:
+        lock.release()
 
 
-def resume_run(out: str | Path, data: ImageSet | None = None, *, progress: bool = True,
-               epochs: int | None = None, callbacks: Sequence[Callback] = ()) -> Autoencoder:
-    """Continue an interrupted run from its last checkpoint (``epochs`` may raise the target)."""
-    from latentlab.data.sources import load_source
+# options a resumed run takes from its config; only the number of epochs may change
+RESUME_FIXED = ("data", "model", "rule", "train")
 
+
+def resume_run(out: str | Path, data: str | ImageSet | None = None, *, progress: bool = True,
+               epochs: int | None = None, callbacks: Sequence[Callback] = (),
+               given: Mapping[str, Any] | None = None) -> Autoencoder:
+    """Continue an interrupted run from its last checkpoint (``epochs`` may raise the target).
+
+    ``given`` holds the options the user stated along with the resume (e.g. ``{"batch_size":
+    64}``); any that contradicts the run is refused with one line naming it.
+    """
     out = Path(out)
     if not out.is_dir():
         raise LatentlabError(f"{out}: run folder not found; nothing to resume")
     config = read_config(out)
     source = str(out / CONFIG)
     model_config = config_from_dict(config.get("model"), source)
-    batch = batch_spec_from_dict(config.get("data", {}).get("batch"), source)
+    rule = rule_from_config(config, source)
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     saved = {k: tuples(v) for k, v in config.get("train", {}).items() if k in train_fields}
     train = TrainConfig(**{**saved, **({"epochs": epochs} if epochs else {})})
+    check_resume_options(config, given or {}, out)
     if data is None:
         spec = config.get("data", {}).get("spec")
         if not spec:
             raise LatentlabError(f"{source}: has no data spec; pass --data")
-        resize = batch.resize if spec.startswith(("folder:", "tar:")) else None
-        data = load_source(spec, resize=resize)
-    check_fits(model_config, data, batch)
+        data = spec
+    prepared = prepare_data(data, rule)
+    check_fits(model_config, prepared)
     torch.manual_seed(train.seed)
     model = build(model_config)
     fabric = _launch(train)
+    lock = RunLock(out)
 
     def restart() -> None:
+        lock.acquire()
         (out / COMPLETE).unlink(missing_ok=True)
         remove_temporaries(out)  # what a killed write left behind
         if epochs:
             config["train"] = asdict(train)
             write_json(out / CONFIG, config)
 
-    on_rank_zero(fabric, restart)
-    return _fit(model, data, batch, train, out, fabric, resume=True, progress=progress, callbacks=callbacks)
+    try:
+        on_rank_zero(fabric, restart)
+        return _fit(model, prepared, rule, train, out, fabric, resume=True, progress=progress, callbacks=callbacks)
+    finally:
+        lock.release()
+
+
+def check_resume_options(config: dict[str, Any], given: Mapping[str, Any], out: Path) -> None:
+    """Refuse options given with ``--resume`` that differ from what the run recorded.
+
+    ``given`` maps a recorded name to the value the user gave: ``data`` (the spec), ``model``
+    (a whole model config dict), ``rule`` (a BatchSpec) or a TrainConfig field. ``epochs`` may
+    change; everything else must equal the run's own value.
+    """
+    recorded_train = config.get("train", {})
+    for name, value in given.items():
+        if name == "epochs":
+            continue
+        if name == "data":
+            recorded: Any = config.get("data", {}).get("spec")
+        elif name == "model":
+            recorded = config.get("model")
+        elif name == "rule":
+            recorded, value = rule_to_dict(rule_from_config(config, str(out / CONFIG))), rule_to_dict(value)
+        else:
+            recorded = recorded_train.get(name)
+        if tuples(recorded) != tuples(value):
+            option = "--" + name.replace("_", "-")
+            shown = {"model": "the model options", "rule": "the input rule (--crop/--center-crop/--resize/"
+                     "--range/--noise)"}.get(name, f"{option} {value}")
+            raise LatentlabError(f"--resume {out}: {shown} differs from the run's ({recorded}); only --epochs "
+                                 "may change when resuming (start a new --out for other settings)")
 
 
 def _launch(train: TrainConfig) -> Any:
@@ -141,13 +208,14 @@ def is_global_zero() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
-def _fit(model: Autoencoder, data: ImageSet, batch: BatchSpec, train: TrainConfig, out: Path, fabric: Any,
+def _fit(model: Autoencoder, data: PreparedSet, rule: BatchSpec, train: TrainConfig, out: Path, fabric: Any,
          *, resume: bool, progress: bool, callbacks: Sequence[Callback]) -> Autoencoder:
     train_idx, val_idx = split_indices(len(data), train.val_fraction, train.seed)
-    train_batches = ImageBatches(data.images, train_idx, train.batch_size, batch, seed=train.seed, noise=batch.noise)
+    train_batches = ImageBatches(data.images, train_idx, train.batch_size, data.batch, seed=train.seed,
+                                 noise=rule.noise)
     val_batches = None
     if len(val_idx):
-        val_batches = ImageBatches(data.images, val_idx, train.batch_size, dataclasses.replace(batch, noise=0.0),
+        val_batches = ImageBatches(data.images, val_idx, train.batch_size, data.batch,
                                    shuffle=False, seed=train.seed, equal_shards=False)
     hooks: list[Callback] = [MetricsCSV(out / METRICS), *callbacks]
     if progress:
@@ -159,9 +227,6 @@ def _fit(model: Autoencoder, data: ImageSet, batch: BatchSpec, train: TrainConfi
     model.eval()
     if fabric.is_global_zero:
         save_weights(model, out / "model.safetensors")
-        from latentlab.viz.plots import plot_loss
-
-        plot_loss(trainer.state.history, out / LOSS_PLOT)
         write_text(out / COMPLETE, f"epochs {trainer.state.epoch}, steps {trainer.state.step}\n")
     fabric.barrier()
     return model

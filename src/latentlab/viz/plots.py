@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from latentlab.io import save_figure
+from latentlab.train.trainer import Callback, Trainer
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,3 +39,15 @@ def plot_loss(history: list[dict[str, float]], path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     return save_figure(fig, path, dpi=110)
+
+
+class LossPlot(Callback):
+    """A trainer hook that draws the loss curves into ``path`` once training ends: the command
+    line adds it, so ``train/`` draws nothing itself."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if trainer.is_global_zero and trainer.state.history:
+            plot_loss(trainer.state.history, self.path)

@@ -37,7 +37,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from latentlab.allocator import release_free_memory
 from latentlab.errors import LatentlabError
 from latentlab.web.explorer import EDIT_MAX_LENGTH, STATS_LIMIT, Explorer
-from latentlab.web.images import decode_upload
 
 MAX_BODY = 5 * 1024 * 1024  # bytes: the upload limit (and a cap on every request body)
 MAX_LATENT = 1 << 16  # values in one latent list; the model's own size is checked after parsing
@@ -180,12 +179,9 @@ def create_app(run_dir: str | Path, data_spec: str | None = None, *, stats_limit
         if len(data) > max_body:
             raise HTTPException(413, f"upload: larger than the limit of {max_body / 2**20:.0f} MB")
         try:
-            pixels = decode_upload(data, file.filename or "image", explorer.model.in_shape)
+            return explorer.upload_view(data, file.filename or "image")
         except LatentlabError as exc:
             raise HTTPException(400, str(exc)) from None
-        out = explorer.view(pixels)
-        out["index"] = None
-        return out
 
     @api.post("/api/decode")
     async def decode(body: DecodeBody) -> Response:

@@ -14,6 +14,7 @@ read).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -25,19 +26,19 @@ import torch
 from torch import Tensor
 
 from latentlab.anomaly.scores import score_dataset, score_images
-from latentlab.data.batches import to_uint8
+from latentlab.data.batches import BatchSpec, to_uint8
 from latentlab.data.imageset import ImageSet
+from latentlab.data.rule import decode_geometry, model_inputs
 from latentlab.errors import LatentlabError
 from latentlab.latent import explore
 from latentlab.latent.describe import describe_change
 from latentlab.latent.edits import MAX_LENGTH, apply_edits, parse_edits
-from latentlab.latent.factors import FactorRegressor
-from latentlab.runs import Run, model_inputs, open_run, run_data
+from latentlab.latent.tools import encode_run_data, factor_model_for, rank_run
+from latentlab.runs import Run, open_run
 from latentlab.web.batcher import DecodeBatcher
-from latentlab.web.images import data_url, png_bytes
+from latentlab.web.images import data_url, decode_upload, png_bytes
 
 STATS_LIMIT = 2000  # dataset images encoded at startup for ranges, ranking and percentiles
-RANK_BUDGET = 2048  # images x latent elements the ranking decodes at once (memory), at most 16 images
 ANOMALY_SCORE = "mse"
 BOUND_WIDTHS = 10.0  # a latent value may lie this many typical-range widths outside the range
 EDIT_MAX_LENGTH = 20 * MAX_LENGTH  # characters of a ';'-joined edit string from the page
@@ -68,24 +69,22 @@ class Explorer:
         """Open the run and encode its data; LatentlabError for a bad run folder or data spec."""
         run = open_run(run_dir)
         run.model.eval().requires_grad_(False)
-        data = run_data(run, data_spec)
+        data = run.data(data_spec)
         with torch.inference_mode():
-            z_data = explore.encode_dataset(run.model, data.images, run.batch, limit=stats_limit)  # (M, D)
+            z_data = encode_run_data(run, data, stats_limit)  # (M, D)
             lo, hi = explore.latent_ranges(run.model, z_data)
-            n_rank = max(1, min(16, RANK_BUDGET // run.model.latent_dim))
-            x_rank = model_inputs(run, data.images[:n_rank])  # (k, C, H, W)
-        ranking = explore.rank_dimensions(run.model, x_rank, z_data)
+        ranking, _ = rank_run(run, data, z_data)  # the ranking `latentlab traverse` shows
         explorer = cls(run=run, data=data, z_data=z_data, lo=lo.float(), hi=hi.float(), ranking=ranking,
                        train_scores=np.zeros(0))
         explorer.train_scores = explorer._score_data(len(z_data))
         if factors:
-            explorer.factor_model = _factor_model(data.spec, run.model.in_shape)
+            explorer.factor_model = factor_model_for(run, data.spec)
         return explorer
 
     def _score_data(self, m: int) -> np.ndarray:
         """Sorted anomaly scores (m,) of the first m dataset images."""
         with torch.inference_mode():
-            found = score_dataset(self.model, self.data.images[:m], self.run.batch, ANOMALY_SCORE)
+            found = score_dataset(self.model, self.data.subset(np.arange(m)), self.run.rule, ANOMALY_SCORE)
         return np.sort(np.asarray(found, dtype=np.float64))
 
     # ----------------------------------------------------------------------------- properties
@@ -157,9 +156,8 @@ class Explorer:
                 "percentile": 100.0 * float(below) / len(self.train_scores),
                 "n_reference": len(self.train_scores)}
 
-    def view(self, pixels: np.ndarray) -> dict[str, Any]:
-        """One image as stored, uint8 (1, H, W, C) -> its latent, images and anomaly score for the page."""
-        x = model_inputs(self.run, pixels)  # (1, C, H, W)
+    def view(self, x: Tensor) -> dict[str, Any]:
+        """One model input (1, C, H, W) -> its latent, images and anomaly score for the page."""
         with torch.inference_mode():
             z = self.model.embed(x)  # (1, D)
             x_hat = self.model.decode(z)
@@ -169,13 +167,25 @@ class Explorer:
 
     def image_view(self, index: int) -> dict[str, Any]:
         index = self.check_index(index)
-        out = self.view(np.asarray(self.data.images[index : index + 1]))
+        out = self.view(self.run.inputs(self.data, [index]))
         out["index"] = index
         if self.data.labels is not None:
             label = int(self.data.labels[index])
             names = self.data.label_names
             out["label"] = names[label] if names and 0 <= label < len(names) else str(label)
         out["factors"] = {k: float(v[index]) for k, v in self.data.factors.items()}
+        return out
+
+    def upload_view(self, data: bytes, name: str) -> dict[str, Any]:
+        """An uploaded PNG/JPEG, cut and sized by the run's input rule as a ``folder:`` image is
+        (to the model's size where the rule has no resize), then viewed."""
+        rule = self.run.rule
+        geometry = decode_geometry(rule)
+        if geometry.resize is None:
+            geometry = dataclasses.replace(geometry, resize=self.model.in_shape[1:])
+        pixels = decode_upload(data, name, self.model.in_shape, geometry)  # (1, H, W, C)
+        out = self.view(model_inputs(BatchSpec(value_range=rule.value_range), pixels))
+        out["index"] = None
         return out
 
     def thumbnail_png(self, index: int) -> bytes:
@@ -212,7 +222,7 @@ class Explorer:
         c, h, w = model.in_shape
         low, high = self.bounds()
         return {
-            "run": self.run.path.name, "model": model.describe(), "kind": model.kind,
+            "run": self.run.name, "model": model.describe(), "kind": model.kind,
             "variational": bool(model.is_variational), "latent_dim": self.latent_dim,
             "in_shape": [c, h, w], "value_range": list(self.run.value_range),
             "data": self.data.spec, "n_images": len(self.data), "n_reference": len(self.z_data),
@@ -222,13 +232,6 @@ class Explorer:
             "ranking": [_jsonable({"dim": int(s.dim), "effect": s.effect, "spread": s.spread, "kl": s.kl})
                         for s in self.ranking],
         }
-
-
-def _factor_model(spec: str, in_shape: tuple[int, int, int]) -> FactorRegressor | None:
-    """The faces factor regressor when the data is the generated faces, else None."""
-    if not spec.startswith("faces") or tuple(in_shape) != (3, 64, 64):
-        return None
-    return FactorRegressor.for_faces()
 
 
 def _jsonable(value: Any) -> Any:

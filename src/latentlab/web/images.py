@@ -14,7 +14,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from latentlab.data.decode import Item, decode_images
+from latentlab.data.decode import Geometry, Item, decode_images
 from latentlab.errors import LatentlabError
 
 UPLOAD_FORMATS = ("PNG", "JPEG")
@@ -36,8 +36,10 @@ def data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def decode_upload(data: bytes, name: str, in_shape: tuple[int, int, int]) -> np.ndarray:
-    """An uploaded PNG/JPEG -> uint8 (1, H, W, C) at the model's input shape (C, H, W).
+def decode_upload(data: bytes, name: str, in_shape: tuple[int, int, int],
+                  geometry: Geometry | None = None) -> np.ndarray:
+    """An uploaded PNG/JPEG -> uint8 (1, H, W, C) at the model's input shape (C, H, W), cut by
+    ``geometry`` (the run's input rule; default: resized to the model's size) while decoded.
 
     Raises LatentlabError for anything that is not a readable PNG or JPEG, or whose pixel
     count is implausibly large. RGB is turned into gray (ITU-R 601 luma) for a 1-channel model,
@@ -55,7 +57,11 @@ def decode_upload(data: bytes, name: str, in_shape: tuple[int, int, int]) -> np.
     if size[0] * size[1] > MAX_UPLOAD_PIXELS:
         raise LatentlabError(f"{label}: {size[0]}x{size[1]} pixels is too large; "
                              f"expected at most {MAX_UPLOAD_PIXELS:,} pixels")
-    pixels = decode_images([Item(name, data)], label, resize=(h, w))  # (1, h, w, 1|3)
+    geometry = geometry or Geometry(resize=(h, w))
+    pixels = decode_images([Item(name, data)], label, geometry=geometry)  # (1, h, w, 1|3)
+    if pixels.shape[1:3] != (h, w):
+        raise LatentlabError(f"{label}: gives {pixels.shape[1]}x{pixels.shape[2]} pixels under the run's "
+                             f"input rule; the model expects {h}x{w}")
     if pixels.shape[-1] == c:
         return pixels
     if c == 3:

@@ -1,0 +1,103 @@
+"""The input rule: how a stored image becomes a model input, applied by one function per stage.
+
+A run records its rule (a :class:`~latentlab.data.batches.BatchSpec`: crop, centre crop,
+resize, value range, plus the training noise) with the data spec it was trained on. The rule
+is applied in two stages, and where each geometric step happens depends only on the source:
+
+==========================  ===================================  ==============================
+source                      while the files are decoded          for each batch
+==========================  ===================================  ==============================
+``folder:`` / ``tar:``      crop -> centre crop -> resize (PIL)  value range
+arrays (``npy``, ``idx``,   --                                   crop -> centre crop -> resize
+``faces``, ...)                                                  (torch) -> value range
+an uploaded image           the rule's geometry, then the        value range
+                            model's size if the rule has none
+==========================  ===================================  ==============================
+
+So a large JPEG set is held at the model's size, never at the files'. :func:`load_prepared`
+is the set stage; :func:`model_inputs` the batch stage. Training, resuming, every latent tool,
+the scores, the detector, the explorer, the report and the comparison go through these two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from latentlab.data.batches import BatchSpec, to_model_input
+from latentlab.data.decode import Geometry
+from latentlab.data.imageset import ImageSet
+from latentlab.errors import LatentlabError
+
+__all__ = ["DECODED_KINDS", "PreparedSet", "decode_geometry", "load_prepared", "model_inputs", "split_rule"]
+
+DECODED_KINDS = ("folder", "tar")  # sources decoded from image files: the geometry is applied while decoding
+
+
+@dataclass
+class PreparedSet(ImageSet):
+    """An :class:`ImageSet` loaded for an input rule: ``images`` as the first stage left them
+    (at the model's size for decoded sources) and ``batch``, the rest of the rule that makes a
+    batch of them model input (never noise: that is training's own)."""
+
+    batch: BatchSpec = dataclasses.field(default_factory=BatchSpec)
+
+    def inputs(self, rows: Any = None, device: torch.device | str | None = None) -> torch.Tensor:
+        """The model input (N, C, H, W) of ``rows`` (all images when None)."""
+        images = self.images if rows is None else self.images[np.asarray(rows, dtype=np.int64)]
+        return to_model_input(images, self.batch, device=device)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the model input these images make."""
+        return self.batch.output_shape(self.image_shape)
+
+
+def decode_geometry(rule: BatchSpec) -> Geometry:
+    return Geometry(crop=rule.crop, center_crop=rule.center_crop, resize=rule.resize)
+
+
+def split_rule(rule: BatchSpec, kind: str) -> tuple[Geometry | None, BatchSpec]:
+    """(the geometry applied while decoding, the rest applied to each batch) for a source kind."""
+    clean = dataclasses.replace(rule, noise=0.0)
+    if kind in DECODED_KINDS:
+        return decode_geometry(rule), BatchSpec(value_range=rule.value_range)
+    return None, clean
+
+
+def load_prepared(spec: str, rule: BatchSpec, *, cache_dir: Path | None = None) -> PreparedSet:
+    """The images a data spec names, loaded for ``rule``: the set stage of the input rule."""
+    from latentlab.data.sources import load_source, parse_spec
+
+    geometry, batch = split_rule(rule, parse_spec(spec).kind)
+    data = load_source(spec, geometry=geometry, cache_dir=cache_dir)
+    prepared = PreparedSet(images=data.images, labels=data.labels, label_names=data.label_names,
+                           factors=data.factors, spec=data.spec, batch=batch)
+    prepared.input_shape  # noqa: B018 (raises when an array source's crop does not fit its images)
+    return prepared
+
+
+def model_inputs(rule: BatchSpec, images: Any, rows: Any = None,
+                 device: torch.device | str | None = None) -> torch.Tensor:
+    """The batch stage: model input (N, C, H, W) from ``images`` under ``rule`` (without noise).
+
+    ``images`` is a :class:`PreparedSet` (its own remaining rule is applied), any other
+    :class:`ImageSet` or a uint8 array (N, H, W, C) of stored images (the whole rule is applied,
+    as to an array source), or a float tensor that already is model input (returned as it is).
+    """
+    if isinstance(images, PreparedSet):
+        return images.inputs(rows, device=device)
+    if isinstance(images, torch.Tensor) and images.is_floating_point():
+        x = images if rows is None else images[torch.as_tensor(np.asarray(rows, dtype=np.int64))]
+        return x if device is None else x.to(device)
+    pixels = images.images if isinstance(images, ImageSet) else images
+    if rows is not None:
+        pixels = pixels[np.asarray(rows, dtype=np.int64)]
+    if not isinstance(pixels, (np.ndarray, torch.Tensor)):
+        raise LatentlabError(f"images: expected uint8 (N, H, W, C) pixels or an ImageSet, got {type(pixels).__name__}")
+    return to_model_input(pixels, dataclasses.replace(rule, noise=0.0), device=device)
