@@ -12,7 +12,8 @@ import errno
 import json
 import os
 import re
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,30 +32,45 @@ def _explain(path: Path, exc: OSError) -> LatentlabError:
     return LatentlabError(f"{path}: cannot write ({reason}); earlier files were left as they were")
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_temporary(path: Path) -> tuple[Path, int]:
+    """Create an empty ``.NAME.XXXXXXXX.tmp`` beside ``path``; returns it and its permission bits.
 
-
-_UMASK = _current_umask()
+    ``os.open(..., 0o666)`` lets the kernel apply the umask, as for any new file: ``0o666 & ~umask``
+    (0644 under the usual 022; ``tempfile.mkstemp`` would give 0600). Nothing reads or changes the
+    umask here: the ``os.umask(0)``-then-restore idiom briefly zeroes a process-wide setting, so a
+    file another thread created in that instant would come out world-writable. A umask set after
+    import is honoured, and so is a folder's default ACL.
+    """
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            return tmp, stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", str(path))
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    The final file has the mode a new file gets (``0o666 & ~umask``), whatever the writer did.
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a finished file gets the usual mode
-        os.close(fd)
+        tmp, mode = _create_temporary(path)
     except OSError as exc:
         raise _explain(path, exc) from None
-    tmp = Path(tmp_name)
     try:
         yield tmp
         with open(tmp, "rb+") as f:  # the writer may have closed it: flush to disk before renaming
+            if stat.S_IMODE(os.fstat(f.fileno()).st_mode) != mode:  # it replaced it: safetensors
+                os.fchmod(f.fileno(), mode)  # writes its own 0600 temporary and renames that onto ours
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
@@ -75,11 +91,14 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # tempfile.mkstemp's 8 random characters
+# ours (8 hex characters; [a-z0-9_] also matches mkstemp's, from older versions), and the one
+# safetensors' save_file makes beside the file it writes (Rust tempfile: ".tmp" + 6 characters)
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp|\.tmp[A-Za-z0-9]{6}")
 
 
 def is_temporary(path: Path) -> bool:
-    """A temporary name :func:`atomic_path` makes (``.NAME.XXXXXXXX.tmp``)."""
+    """A temporary name :func:`atomic_path` makes (``.NAME.XXXXXXXX.tmp``), or a writer inside it
+    (safetensors: ``.tmpXXXXXX``)."""
     return _TEMPORARY.fullmatch(path.name) is not None
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -83,11 +82,15 @@ def test_a_failing_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest
 
 
 def test_read_only_file_system_when_creating_the_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+    real_open = os.open
+
+    def refusing_open(path: str | os.PathLike[str], flags: int, *args: int, **kwargs: object) -> int:
+        if flags & os.O_CREAT and is_temporary(Path(os.fsdecode(path))):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
 
     write_text(tmp_path / "a.txt", "old")
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(os, "open", refusing_open)
     with pytest.raises(LatentlabError, match=r"a\.txt: cannot write \(the file system is read-only\)"):
         write_text(tmp_path / "a.txt", "new")
     assert (tmp_path / "a.txt").read_text() == "old"

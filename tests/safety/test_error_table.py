@@ -164,6 +164,8 @@ def make_inputs(root: Path, tiny_run: Path) -> None:
     (runs / "edited" / "config.json").write_text(json.dumps(config))
     shutil.copytree(tiny_run, runs / "lost")
     (runs / "lost" / "COMPLETE").unlink()
+    for ckpt in (runs / "lost" / "checkpoint").glob("ckpt-*"):  # none intact to fall back on
+        shutil.rmtree(ckpt)
     (runs / "lost" / "checkpoint" / "latest.json").write_text('{"checkpoint": "ckpt-000000099"}')
     (root / "prediction.csv").write_text("ID,score\n")
 

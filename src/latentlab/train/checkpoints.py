@@ -8,17 +8,23 @@ older folders are removed afterwards. A kill before the pointer moves leaves the
 checkpoint in force; what the killed save left behind (a half-filled folder, temporary files)
 is removed when the run is resumed. Weights that are no longer finite are never saved, so the
 checkpoint in force is always a good one.
+
+A damaged pointer (not JSON, not ``{"checkpoint": "ckpt-<step>"}``, or naming a folder that is
+missing, incomplete or unreadable) does not stop a resume: the newest intact checkpoint is used
+instead, with a warning. Only when none is intact does the damaged pointer stay an error.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from latentlab.errors import LatentlabError
@@ -26,6 +32,9 @@ from latentlab.io import atomic_write, read_json, remove_temporaries, write_json
 from latentlab.models.registry import load_weights, save_weights
 
 POINTER = "latest.json"
+_NAME = re.compile(r"ckpt-\d+")
+_NOT_AN_OBJECT = 'not a {"checkpoint": "ckpt-<step>"} object'
+_FILES = ("model.safetensors", "optimizer.safetensors", "optimizer.json", "state.json")  # best.safetensors: optional
 
 
 def optimizer_to_files(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -75,7 +84,7 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
             "checkpoint was kept; try a lower --lr")
     folder.mkdir(parents=True, exist_ok=True)
     ckpt = folder / f"ckpt-{step:09d}"
-    if ckpt.exists() and _in_force(folder) != ckpt.name:  # left by a killed save: start it again
+    if ckpt.exists() and _in_force(folder, warn=False) != ckpt.name:  # left by a killed save: start it again
         shutil.rmtree(ckpt)
     ckpt.mkdir(exist_ok=True)  # the one in force is rewritten file by file, each atomically
     save_weights(model, ckpt / "model.safetensors")
@@ -92,21 +101,80 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     return ckpt
 
 
-def _in_force(folder: Path) -> str | None:
-    """The folder name ``latest.json`` points to, or None when there is no pointer yet."""
+def _in_force(folder: Path, warn: bool = True) -> str | None:
+    """The checkpoint folder in force: the one ``latest.json`` names, or None when there is no
+    pointer yet. A damaged pointer gives way to the newest intact checkpoint (with a warning when
+    ``warn``); with none intact, it is the one-line error it always was -- or, when it names a
+    folder that exists, that folder, so that loading it says which file is wrong."""
     pointer = folder / POINTER
     if not pointer.is_file():
         return None
-    data = read_json(pointer, "checkpoint pointer")
-    name = data.get("checkpoint") if isinstance(data, dict) else None
-    if not isinstance(name, str) or not re.fullmatch(r"ckpt-\d+", name) or not (folder / name).is_dir():
+    name, why = _read_pointer(pointer)
+    if name is not None:
+        problem = _problem(folder / name)
+        if problem is None:
+            return name
+        why = f"names {name}, whose {problem}"
+    fallback = _newest_intact(folder, skip=name)
+    if fallback is not None:
+        if warn:
+            warnings.warn(f"{pointer}: {why}; resuming from the newest intact checkpoint {folder / fallback} "
+                          "instead", stacklevel=3)
+        return fallback
+    if name is None and why != _NOT_AN_OBJECT:  # not JSON at all
+        raise LatentlabError(f"{pointer}: {why}")
+    if name is None or not (folder / name).is_dir():
         raise LatentlabError(f"{pointer}: names no checkpoint folder; delete it to start over")
     return name
 
 
+def _read_pointer(pointer: Path) -> tuple[str | None, str]:
+    """The folder name in ``latest.json``, or None and what is wrong with the file."""
+    try:
+        data = json.loads(pointer.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        return None, f"not a valid checkpoint pointer ({type(exc).__name__})"
+    name = data.get("checkpoint") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        return None, _NOT_AN_OBJECT
+    return name, ""
+
+
+def _problem(ckpt: Path) -> str | None:
+    """What keeps ``ckpt`` from being resumed (a file missing or unreadable), or None if it is intact.
+    Safetensors files are checked by their header and size, JSON files by parsing."""
+    if not ckpt.is_dir():
+        return "folder is missing"
+    optional = ["best.safetensors"] if (ckpt / "best.safetensors").exists() else []
+    for name in (*_FILES, *optional):
+        path = ckpt / name
+        if not path.is_file():
+            return f"{name} is missing"
+        try:
+            if path.suffix == ".safetensors":
+                with safe_open(str(path), "pt"):  # reads the header; a wrong length is an error
+                    pass
+            elif not isinstance(json.loads(path.read_text(encoding="utf-8")), dict):
+                return f"{name} is not a JSON object"
+        except (SafetensorError, OSError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return f"{name} is unreadable ({reason})"
+    return None
+
+
+def _newest_intact(folder: Path, skip: str | None = None) -> str | None:
+    """The intact ``ckpt-<step>`` folder with the highest step, other than ``skip``."""
+    names = [p.name for p in folder.glob("ckpt-*") if _NAME.fullmatch(p.name) and p.name != skip]
+    for name in sorted(names, key=lambda n: int(n.removeprefix("ckpt-")), reverse=True):
+        if _problem(folder / name) is None:
+            return name
+    return None
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
-    """The checkpoint in force (None if there is none yet), after removing what a kill left behind:
-    temporary files, and checkpoint folders the pointer does not name (half-written ones)."""
+    """The checkpoint in force (None if there is none yet; see :func:`_in_force` for a damaged
+    pointer), after removing what a kill left behind: temporary files, and the other checkpoint
+    folders (half-written ones, or ones a damaged pointer named)."""
     name = _in_force(folder)
     if folder.is_dir():
         remove_temporaries(folder)
