@@ -99,6 +99,50 @@ def test_npy_huge_header_in_tiny_file_fails_at_once(tmp_path) -> None:
     assert "truncated or corrupt" in _error(f"npy:{tmp_path / 'huge.npy'}")
 
 
+def _npy_with_header(text: str, version: int = 1, payload: bytes = b"") -> bytes:
+    """A .npy file with a hand-written header dict (any text) in format ``version``."""
+    raw = text.encode("utf-8" if version == 3 else "latin1") + b"\n"
+    return b"\x93NUMPY" + bytes([version, 0]) + len(raw).to_bytes(2 if version == 1 else 4, "little") + raw + payload
+
+
+GOOD_DESCR = "'descr': '|u1', 'fortran_order': False"
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"\x93NUMPY\x09\x00" + b"\0" * 20, "(format version 9.0; expected 1.0, 2.0 or 3.0)"),
+    (b"\x93NUMPY\x02\x00\x10", "(truncated header)"),
+    (b"\x93NUMPY\x02\x00\xff\xff\xff\xff{}", "(header of 4294967295 bytes, over the 10000 limit)"),
+    (_npy_with_header("[1, 2]"), "(header is not a dictionary: [1, 2])"),
+    (_npy_with_header("{'descr': '|u1', 'fortran_order': False, 'shap': (1, 2, 2)}"),
+     "(header does not contain the correct keys: ['descr', 'fortran_order', 'shap'])"),
+    (_npy_with_header(f"{{{GOOD_DESCR}, 'shape': (1, 2.0, 2)}}"), "(shape is not valid: (1, 2.0, 2))"),
+    (_npy_with_header(f"{{{GOOD_DESCR}, 'shape': (1, -2, 2)}}"), "(bad shape (1, -2, 2) in the header)"),
+    (_npy_with_header(f"{{{GOOD_DESCR}, 'shape': (True, 2, 2)}}"), "(bad shape (True, 2, 2) in the header)"),
+    (_npy_with_header("{'descr': '|u1', 'fortran_order': 1, 'shape': (1, 2, 2)}"),
+     "(fortran_order is not a valid bool: 1)"),
+    (_npy_with_header("{'descr': 'bogus', 'fortran_order': False, 'shape': (1, 2, 2)}"),
+     "(descr is not a valid dtype descriptor: 'bogus')"),
+    (_npy_with_header("{'descr': [('a',)], 'fortran_order': False, 'shape': (1, 2, 2)}"), "(unreadable header)"),
+    (_npy_with_header("__import__('os').system('echo PWNED')"), "(unreadable header)"),  # parsed, never run
+    (_npy_with_header("{'descr': '|u1'} x"), "(cannot parse header: "),
+    (b"\x93NUMPY\x03\x00\x03\x00\x00\x00\xff\xfe\n", "(header is not UTF-8 text)"),
+])
+def test_npy_bad_headers_are_one_line_errors(tmp_path, data, message) -> None:
+    """numpy.lib.format reads the header; its ValueErrors become one line naming the file."""
+    (tmp_path / "bad.npy").write_bytes(data)
+    got = _error(f"npy:{tmp_path / 'bad.npy'}")
+    assert got.startswith(f"npy:{tmp_path / 'bad.npy'}: not a NumPy .npy array (") and message in got
+
+
+def test_npy_headers_numpy_reads_are_read(tmp_path) -> None:
+    """Format 3.0 (UTF-8 header) and a Python 2 header ('2L') load, as numpy.load reads them."""
+    (tmp_path / "v3.npy").write_bytes(_npy_with_header(f"{{{GOOD_DESCR}, 'shape': (1, 2, 2), }}", 3, b"\1\2\3\4"))
+    assert load_source(f"npy:{tmp_path / 'v3.npy'}").images.ravel().tolist() == [1, 2, 3, 4]
+    (tmp_path / "py2.npy").write_bytes(_npy_with_header(f"{{{GOOD_DESCR}, 'shape': (1L, 2L, 2L), }}", 1, b"\1\2\3\4"))
+    with pytest.warns(UserWarning, match="created on Python 2"):
+        assert load_source(f"npy:{tmp_path / 'py2.npy'}").images.shape == (1, 2, 2, 1)
+
+
 # ---------------------------------------------------------------------------- npz
 
 def test_npz_images_labels_and_key(tmp_path) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from latentlab.data import make_faces
 from latentlab.errors import LatentlabError
-from latentlab.latent.factors import FactorRegressor, _gaussian_blur
+from latentlab.latent.factors import FactorRegressor, _gaussian_blur, _thumbnails
 
 
 def test_for_faces_explains_held_out_faces() -> None:
@@ -42,3 +42,16 @@ def test_fit_and_predict_contract() -> None:
         regressor.predict(np.zeros((2, 64, 64, 1), dtype=np.uint8))
     with pytest.raises(LatentlabError, match="fit"):
         FactorRegressor().predict(faces.images[:2])
+
+
+def test_ridge_is_the_closed_form_solution() -> None:
+    """scikit-learn's Ridge gives what the hand-written solve gave: centred (X'X + alpha I)^-1 X'y, intercept free."""
+    faces = make_faces(150, seed=2)
+    regressor = FactorRegressor(size=8, alpha=0.3).fit(faces.images, faces.factors)
+    x = _thumbnails(faces.images, 8).numpy()  # (N, F) float64
+    y = np.stack(list(faces.factors.values()), 1).astype(np.float64)
+    xc = x - x.mean(0)
+    coef = np.linalg.solve(xc.T @ xc + 0.3 * np.eye(x.shape[1]), xc.T @ (y - y.mean(0)))  # (F, K)
+    expected = xc[:5] @ coef + y.mean(0)
+    found = regressor.predict(faces.images[:5])
+    np.testing.assert_allclose(np.stack([found[k] for k in faces.factors], 1), expected, rtol=0, atol=1e-8)

@@ -73,6 +73,19 @@ def test_npy_shape_numpy_cannot_index(tmp_path: Path) -> None:
     assert "bad shape (0, 0, 9223372036854775808)" in _fails_small(lambda: load_source(f"npy:{path}"))
 
 
+@pytest.mark.parametrize("kind", ["npy", "npz"])
+def test_npy_header_claiming_4_gigabytes(tmp_path: Path, kind: str) -> None:
+    """A format 2.0 header length of 2^32 - 1: refused before it is read (numpy reads, then checks)."""
+    data = b"\x93NUMPY\x02\x00" + struct.pack("<I", 2**32 - 1) + b"{}" * 40
+    path = tmp_path / f"huge.{kind}"
+    if kind == "npy":
+        path.write_bytes(data)
+    else:
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("x.npy", data)
+    assert "header of 4294967295 bytes, over the 10000 limit" in _fails_small(lambda: load_source(f"{kind}:{path}"))
+
+
 def test_npz_member_claiming_a_terabyte(tmp_path: Path) -> None:
     path = tmp_path / "huge.npz"
     with zipfile.ZipFile(path, "w") as zf:

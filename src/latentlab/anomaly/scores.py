@@ -12,7 +12,7 @@ kind               score of one image
 =================  ==================================================================================
 ``mse``            mean squared error per pixel, in the model's value range
 ``course``         sqrt of the *summed* squared error in [-1, 1] space (the course's Kaggle score)
-``ssim``           1 - mean SSIM (Gaussian window, sigma 1.5) between x and x_hat
+``ssim``           1 - mean SSIM (torchmetrics; Gaussian window, sigma 1.5) between x and x_hat
 ``elbo``           negative ELBO on the training objective's scale: mse + beta * KL / pixels (VAE only)
 ``mahalanobis``    Mahalanobis distance of z = embed(x) to the normal training latents
 ``gmm``            negative log-likelihood of z under a Gaussian mixture fitted on training latents
@@ -30,16 +30,17 @@ import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchmetrics.functional.image import structural_similarity_index_measure
 
 from latentlab.allocator import keep_freed_memory, release_free_memory
 from latentlab.anomaly.density import LatentDensity, fit_density
-from latentlab.data.batches import BatchSpec, to_model_input
+from latentlab.data.batches import BatchSpec
 from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder, DiagonalGaussian
 from latentlab.models.packed import packed_linears
@@ -90,32 +91,31 @@ def error_map(x: Tensor, x_hat: Tensor) -> Tensor:
     return (x_hat.float() - x.float()).pow(2).mean(dim=1)
 
 
-def _gaussian_window(size: int, sigma: float, channels: int, device: torch.device) -> Tensor:
-    t = torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2
-    g = torch.exp(-t.pow(2) / (2 * sigma**2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()  # (C, 1, k, k)
+def _ssim_window(sigma: float) -> int:
+    """The Gaussian window torchmetrics builds for ``sigma``: cut at 3.5 sigma (11 for sigma 1.5)."""
+    return int(3.5 * sigma + 0.5) * 2 + 1
 
 
-def ssim_map(x: Tensor, x_hat: Tensor, data_range: float = 2.0, window: int = 11, sigma: float = 1.5) -> Tensor:
-    """Local SSIM (Wang et al., 2004) per valid window position, (N, C, H-k+1, W-k+1).
+def ssim_map(x: Tensor, x_hat: Tensor, data_range: float = 2.0, sigma: float = 1.5) -> Tensor:
+    """Local SSIM (Wang et al., 2004) at each position where the whole window fits, (N, C, H-k+1, W-k+1).
 
-    The window is shrunk (odd, >= 3) for images smaller than ``window``.
+    torchmetrics computes it (Gaussian window of ``sigma``, k = 11 for 1.5; K1 0.01, K2 0.03) on
+    the images reflect-padded by k // 2; the border rows and columns, whose windows reach into the
+    padding, are cut off here, so the map and its mean are the paper's valid-window SSIM (the
+    mean torchmetrics itself reports includes those borders). Images smaller than the window get
+    the largest odd window k >= 3 that fits, with sigma (k - 1) / 7 (cut at 3.5 sigma as above).
     """
     x, x_hat = x.float(), x_hat.float()
-    size = min(window, x.shape[-1], x.shape[-2])
-    size = max(3, size - (1 - size % 2))
-    w = _gaussian_window(size, sigma, x.shape[1], x.device)
-
-    def conv(t: Tensor) -> Tensor:
-        return F.conv2d(t, w, groups=x.shape[1])  # local Gaussian-weighted mean
-
-    mu_x, mu_y = conv(x), conv(x_hat)
-    var_x = conv(x * x) - mu_x.pow(2)
-    var_y = conv(x_hat * x_hat) - mu_y.pow(2)
-    cov = conv(x * x_hat) - mu_x * mu_y
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x.pow(2) + mu_y.pow(2) + c1) * (var_x + var_y + c2))
+    size, side = _ssim_window(sigma), min(x.shape[-2:])
+    if side < 3:
+        raise LatentlabError(f"ssim of {x.shape[-2]}x{x.shape[-1]} images: expected at least 3x3 pixels")
+    if side < size:
+        size = side - (1 - side % 2)
+        sigma = (size - 1) / 7
+    _, full = cast(tuple[Tensor, Tensor], structural_similarity_index_measure(
+        x_hat, x, sigma=sigma, data_range=data_range, reduction="none", return_full_image=True))  # full: (N, C, H, W)
+    pad = size // 2
+    return full[..., pad:-pad, pad:-pad]  # (N, C, H-k+1, W-k+1)
 
 
 # ---------------------------------------------------------------- fitted statistics
@@ -231,22 +231,25 @@ def score_images(model: Autoencoder, x: Tensor, kind: str = "mse", *, parts: Seq
 # ---------------------------------------------------------------- whole data sets, streamed
 
 
-def input_batches(images: np.ndarray, batch: BatchSpec, batch_size: int = 256,
+def input_batches(images: Any, batch: BatchSpec, batch_size: int = 256,
                   device: torch.device | str | None = None) -> Iterator[Tensor]:
-    """Model inputs (n, C, H, W) of consecutive rows of a uint8 (N, H, W, C) set, prepared as in
-    training (the run's BatchSpec without noise, as :func:`latentlab.runs.model_inputs`)."""
+    """Model inputs (n, C, H, W) of consecutive rows of ``images`` -- a PreparedSet, or uint8
+    (N, H, W, C) pixels that ``batch`` (the run's input rule) prepares -- by the input rule's
+    batch stage, :func:`latentlab.data.rule.model_inputs` (noise off)."""
+    from latentlab.data.rule import model_inputs
+
     if batch_size < 1:
         raise LatentlabError(f"--batch-size {batch_size}: expected a positive integer")
-    clean = dataclasses.replace(batch, noise=0.0)
     for start in range(0, len(images), batch_size):
-        yield to_model_input(images[start:start + batch_size], clean, device=device)
+        rows = np.arange(start, min(start + batch_size, len(images)))
+        yield model_inputs(batch, images, rows, device=device)
 
 
 def _model_device(model: Autoencoder) -> torch.device:
     return next(model.parameters()).device
 
 
-def stream_parts(model: Autoencoder, images: np.ndarray, batch: BatchSpec, parts: Sequence[str], *,
+def stream_parts(model: Autoencoder, images: Any, batch: BatchSpec, parts: Sequence[str], *,
                  batch_size: int = 256, stats: ScoreStats | None = None, samples: int = 0,
                  progress: bool = False, what: str = "scoring") -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
     """:func:`latent_and_parts` over a whole uint8 set in batches (a rich bar when ``progress``)."""
@@ -263,7 +266,7 @@ def stream_parts(model: Autoencoder, images: np.ndarray, batch: BatchSpec, parts
     release_free_memory()
 
 
-def stream_scores(model: Autoencoder, images: np.ndarray, batch: BatchSpec, kind: str = "mse", *,
+def stream_scores(model: Autoencoder, images: Any, batch: BatchSpec, kind: str = "mse", *,
                   parts: Sequence[str] = DEFAULT_PARTS, batch_size: int = 256, stats: ScoreStats | None = None,
                   samples: int = 0, progress: bool = False) -> Iterator[np.ndarray]:
     """Scores of consecutive batches of ``images`` (uint8 NHWC, maybe a memmap), one array per batch."""
@@ -276,14 +279,14 @@ def stream_scores(model: Autoencoder, images: np.ndarray, batch: BatchSpec, kind
         yield scores.cpu().numpy()
 
 
-def score_dataset(model: Autoencoder, images: np.ndarray, batch: BatchSpec, kind: str = "mse",
+def score_dataset(model: Autoencoder, images: Any, batch: BatchSpec, kind: str = "mse",
                   **kw: object) -> np.ndarray:
     """All scores of a uint8 set (N,) float32; keywords as :func:`stream_scores`."""
     chunks = list(stream_scores(model, images, batch, kind, **kw))  # type: ignore[arg-type]
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
 
 
-def fit_stats(model: Autoencoder, images: np.ndarray, batch: BatchSpec, kind: str, *,
+def fit_stats(model: Autoencoder, images: Any, batch: BatchSpec, kind: str, *,
               parts: Sequence[str] = DEFAULT_PARTS, batch_size: int = 256, n_components: int = 8,
               samples: int = 0, progress: bool = False) -> tuple[ScoreStats, np.ndarray]:
     """Fit what ``kind`` needs on normal training images (uint8 NHWC) in one pass: a latent

@@ -109,8 +109,9 @@ def _read_npy_header(fp: IO[bytes], data_bytes: int, name: str) -> tuple[tuple[i
         raise _npy_header_error(name, "no .npy magic number") from None
     if version not in NPY_VERSIONS:
         raise _npy_header_error(name, f"format version {version[0]}.{version[1]}; expected 1.0, 2.0 or 3.0")
-    size_field = fp.read(2 if version == (1, 0) else 4)
-    if len(size_field) != (2 if version == (1, 0) else 4):
+    width = 2 if version == (1, 0) else 4  # bytes of the little-endian header length
+    size_field = fp.read(width)
+    if len(size_field) != width:
         raise _npy_header_error(name, "truncated header")
     length = int.from_bytes(size_field, "little")
     if length > NPY_MAX_HEADER:

@@ -22,8 +22,6 @@ from latentlab.errors import LatentlabError
 
 __all__ = ["REGION_NAMES", "ChangeDescription", "describe_change", "describe_edits"]
 
-ROWS = ("upper", "middle", "lower")
-COLS = ("left", "centre", "right")
 REGION_NAMES = [["upper left", "upper centre", "upper right"],
                 ["middle left", "centre", "middle right"],
                 ["lower left", "lower centre", "lower right"]]
