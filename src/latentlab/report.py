@@ -28,8 +28,8 @@ RANKED_ROWS = 16  # rows of the ranking table
 
 def course_edits(latent_dim: int) -> list[str]:
     """The course's edits (elements 0 and 2, times 3 and divided by 3), on elements the latent has."""
-    dims = [0, 2] if latent_dim >= 3 else list(range(latent_dim))
-    return [f"z[{d}]{op}3" for d in dims for op in ("*=", "/=")]
+    elements = [0, 2] if latent_dim >= 3 else list(range(latent_dim))
+    return [f"z[{d}]{op}3" for d in elements for op in ("*=", "/=")]
 
 
 def read_metrics(path: Path) -> list[dict[str, float]]:
@@ -139,23 +139,23 @@ def _traversal(run: Run, data: Any, index: int, tmp: Path) -> str:
     d = run.model.latent_dim
     if d <= MAX_RANKED_LATENT:
         t = tools.traversal(run, data, index, top=min(d, TRAVERSED), steps=9, limit=ENCODE_LIMIT)
-        dims, values, own, marked, images = t.dims, t.values, t.own, t.marked, t.images
+        elements, values, own, marked, images = t.elements, t.values, t.own, t.marked, t.images
         kl = ["KL"] if run.model.is_variational else []
         ranking = html.table(["rank", "element", "effect", "spread", *kl],
-                             [[r + 1, f"z[{s.dim}]", s.effect, s.spread, *([s.kl] if kl else [])]
+                             [[r + 1, f"z[{s.element}]", s.effect, s.spread, *([s.kl] if kl else [])]
                               for r, s in enumerate(t.ranking[:RANKED_ROWS])])
         note = (f"<p>Elements ranked by effect: the root-mean-square output change when the element moves by "
                 f"one spread (its standard deviation over the data), averaged over {t.ranked_on} images. "
-                f"The top {len(dims)} are traversed for image #{index}"
+                f"The top {len(elements)} are traversed for image #{index}"
                 + (f"; the table shows the top {RANKED_ROWS} of {d}" if d > RANKED_ROWS else "") + ".</p>")
     else:  # ranking decodes 2 x images x elements: too much for a feature-map latent
         z_data = tools.encode_run_data(run, data, ENCODE_LIMIT)
-        dims = list(range(TRAVERSED))
+        elements = list(range(TRAVERSED))
         lo, hi = explore.latent_ranges(run.model, z_data)
-        values = explore.traversal_values(lo, hi, dims, 9)
+        values = explore.traversal_values(lo, hi, elements, 9)
         x = tools.inputs(run, data, [index])
-        own = run.model.embed(x)[0, dims].detach().cpu().float()
-        marked, images = explore.closest_step(values, own), explore.traverse(run.model, x, dims, values).cpu()
+        own = run.model.embed(x)[0, elements].detach().cpu().float()
+        marked, images = explore.closest_step(values, own), explore.traverse(run.model, x, elements, values).cpu()
         ranking = ""
         note = (f"<p>The latent has {d:,} elements: not ranked here "
                 f"(use <code>latentlab traverse --top</code>); elements 0-{TRAVERSED - 1} traversed for "
@@ -164,7 +164,7 @@ def _traversal(run: Run, data: Any, index: int, tmp: Path) -> str:
 
     flat = to_uint8(images.flatten(0, 1), run.value_range)
     grid = flat.reshape(images.shape[0], images.shape[1], *flat.shape[1:])
-    path = traversal_figure(grid, values.numpy(), dims, own.tolist(), marked, tmp / "traverse.png")
+    path = traversal_figure(grid, values.numpy(), elements, own.tolist(), marked, tmp / "traverse.png")
     return note + html.img(path, "latent traversal") + ranking
 
 

@@ -51,7 +51,7 @@ def test_traverse_ranks_marks_and_animates(tiny_run, tmp_path) -> None:  # type:
     ranking = json.loads((tmp_path / "t.ranking.json").read_text())
     effects = [r["effect"] for r in ranking["ranking"]]
     assert effects == sorted(effects, reverse=True) and len(effects) == 4
-    assert ranking["traversed"] == [r["dim"] for r in ranking["ranking"][:2]]
+    assert ranking["traversed"] == [r["element"] for r in ranking["ranking"][:2]]
     assert len(ranking["values"]) == 2 and len(ranking["values"][0]) == 5
     assert sorted(p.name for p in gifs.iterdir()) == sorted(f"z{d}.gif" for d in ranking["traversed"])
     with Image.open(gifs / f"z{ranking['traversed'][0]}.gif") as gif:
@@ -60,7 +60,7 @@ def test_traverse_ranks_marks_and_animates(tiny_run, tmp_path) -> None:  # type:
 
 def test_traverse_dims_and_vae_kl_ranking(tiny_vae_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "v.png"
-    result = invoke("traverse", tiny_vae_run, "--data", "faces:40", "--dims", "0,2", "--rank-by", "kl",
+    result = invoke("traverse", tiny_vae_run, "--data", "faces:40", "--elements", "0,2", "--rank-by", "kl",
                     "--steps", "3", "--out", out)
     assert result.exit_code == 0, result.output
     ranking = json.loads((tmp_path / "v.ranking.json").read_text())
@@ -124,11 +124,11 @@ BAD = [
      ["--versus", "selects no rows"]),
     (["attribute", "{run}", "--data", "faces:20", "--where", "smile>0.5"], ["unknown name 'smile'"]),
     (["attribute", "{run}", "--data", "faces:20", "--where", "label==1", "--apply-to", "20"], ["index 20"]),
-    (["traverse", "{run}", "--data", "faces:20", "--dims", "0,4"], ["latent element 4", "out of range"]),
+    (["traverse", "{run}", "--data", "faces:20", "--elements", "0,4"], ["latent element 4", "out of range"]),
     (["traverse", "{run}", "--data", "faces:20", "--steps", "0"], ["--steps 0"]),
     (["traverse", "{run}", "--data", "faces:20", "--rank-by", "kl"], ["--rank-by kl", "needs a VAE"]),
     (["traverse", "{run}", "--data", "faces:20", "--top", "9"], ["--top 9"]),
-    (["traverse", "{run}", "--data", "faces:20", "--top", "2", "--dims", "1"], ["--dims and --top"]),
+    (["traverse", "{run}", "--data", "faces:20", "--top", "2", "--elements", "1"], ["--elements and --top"]),
     (["interpolate", "{run}", "--data", "faces:20", "--from", "3", "--to", "20"], ["index 20"]),
     (["interpolate", "{run}", "--data", "faces:20", "--from", "-21", "--to", "2"], ["index -21"]),
     (["interpolate", "{run}", "--data", "faces:20", "--from", "3", "--to", "4", "--steps", "0"],

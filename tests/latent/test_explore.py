@@ -101,17 +101,17 @@ def test_an_element_the_decoder_ignores_ranks_last() -> None:
         model.decoder[0].weight[:, 0] *= 4.0  # z[0] changes the most
     x = _x(8)
     z_data = torch.randn(200, 4)
-    ranking = explore.rank_dimensions(model, x, z_data)
-    assert ranking[0].dim == 0 and ranking[-1].dim == 2
+    ranking = explore.rank_elements(model, x, z_data)
+    assert ranking[0].element == 0 and ranking[-1].element == 2
     assert ranking[-1].effect == pytest.approx(0.0, abs=1e-7)
     assert all(s.kl is None for s in ranking)
     with pytest.raises(LatentlabError, match="needs a VAE"):
-        explore.rank_dimensions(model, x, z_data, by="kl")
+        explore.rank_elements(model, x, z_data, by="kl")
 
 
 def test_kl_ranking_for_a_vae(vae) -> None:  # type: ignore[no-untyped-def]
     x = _x(4)
-    ranking = explore.rank_dimensions(vae, x, torch.randn(50, 3), by="kl")
+    ranking = explore.rank_elements(vae, x, torch.randn(50, 3), by="kl")
     kls = [s.kl for s in ranking]
     assert kls == sorted(kls, reverse=True) and all(k is not None and k >= 0 for k in kls)
 
@@ -131,7 +131,7 @@ def test_bad_dims_and_steps_are_one_line_errors() -> None:
     for steps in (0, 1, -3):
         with pytest.raises(LatentlabError, match="--steps"):
             explore.traversal_values(lo, hi, [0], steps)
-    assert explore.check_dims([-1], 4) == [3]
+    assert explore.check_elements([-1], 4) == [3]
 
 
 def test_projection_and_plane_shapes() -> None:
@@ -160,6 +160,6 @@ def test_the_tools_are_free_functions_of_the_package() -> None:
     import latentlab.latent as latent
 
     for name in ("encode_dataset", "latent_ranges", "traversal_values", "traverse", "interpolate",
-                 "fit_gaussian", "sample", "rank_dimensions", "attribute_vector", "describe_change",
+                 "fit_gaussian", "sample", "rank_elements", "attribute_vector", "describe_change",
                  "FactorRegressor"):
         assert callable(getattr(latent, name)), name

@@ -49,17 +49,17 @@ def faces_vae(small_faces: ImageSet, tmp_path_factory: pytest.TempPathFactory): 
     return open_run(out)
 
 
-def factor_change(run, data: ImageSet, dims: list[int], lo: torch.Tensor, hi: torch.Tensor,
+def factor_change(run, data: ImageSet, elements: list[int], lo: torch.Tensor, hi: torch.Tensor,
                   regressor: FactorRegressor, n_images: int = 16) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """(len(dims), factors): mean |factor(hi end) - factor(lo end)| of each element's traversal,
+    """(len(elements), factors): mean |factor(hi end) - factor(lo end)| of each element's traversal,
     estimates clipped to the factor's range."""
-    values = explore.traversal_values(lo, hi, dims, 2)  # (K, 2)
+    values = explore.traversal_values(lo, hi, elements, 2)  # (K, 2)
     x = inputs(run, data, list(range(n_images)))
-    ends = torch.stack([explore.traverse(run.model, x[i:i + 1], dims, values) for i in range(n_images)])
+    ends = torch.stack([explore.traverse(run.model, x[i:i + 1], elements, values) for i in range(n_images)])
     est = regressor.predict(to_uint8(ends.flatten(0, 2), run.value_range))  # (n*K*2,) per factor
     out = []
     for name in regressor.names_:
-        v = np.clip(est[name], *FACTOR_RANGES[name]).reshape(n_images, len(dims), 2)
+        v = np.clip(est[name], *FACTOR_RANGES[name]).reshape(n_images, len(elements), 2)
         out.append(np.abs(v[..., 1] - v[..., 0]).mean(0))  # (K,)
     return np.stack(out, 1)
 
@@ -70,7 +70,7 @@ def test_top_ranked_elements_move_a_known_factor_and_bottom_ones_do_not(  # type
     ranking, _ = rank_run(faces_vae, small_faces, z_data)
     effects = [s.effect for s in ranking]
     assert effects == sorted(effects, reverse=True)
-    order = [s.dim for s in ranking]
+    order = [s.element for s in ranking]
     lo, hi = explore.latent_ranges(faces_vae.model, z_data)  # +-3 sigma for a VAE, as `traverse` uses
     change = factor_change(faces_vae, small_faces, order, lo, hi, FactorRegressor.for_faces())
     strongest = change.max(1)  # (8,) per element in rank order: the factor it moves most

@@ -123,7 +123,7 @@ def test_dragging_a_slider_updates_the_edited_image(page: Any) -> None:
 
     expr = page.input_value("#expr")
     z_orig, z = page.evaluate("[state.zOrig, state.z]")
-    assert expr.startswith(f"z[{page.get_attribute('.slider-row', 'data-dim')}]=")
+    assert expr.startswith(f"z[{page.get_attribute('.slider-row', 'data-element')}]=")
     edited = apply_edits(torch.tensor([z_orig]), parse_edits(expr))  # what `latentlab edit` would do
     assert np.allclose(edited[0].numpy(), z, rtol=1e-5, atol=1e-5)
     _wait(page, "!document.getElementById('description').textContent.startsWith('move')")
@@ -172,14 +172,14 @@ def test_large_latent_shows_top_ranked_sliders_and_adds_others(browser: Any, wid
 
     with _serving(create_app(wide_run, factors=False)) as url:
         tab = _open(browser, url)
-        ranking = [s["dim"] for s in tab.evaluate("state.info.ranking")]
-        shown = tab.eval_on_selector_all(".slider-row", "rows => rows.map(r => Number(r.dataset.dim))")
+        ranking = [s["element"] for s in tab.evaluate("state.info.ranking")]
+        shown = tab.eval_on_selector_all(".slider-row", "rows => rows.map(r => Number(r.dataset.element))")
         assert shown == ranking[:16]  # 40 elements: the 16 most effective, best first
         extra = ranking[-1]
-        tab.fill("#add-dim", str(extra))
-        tab.click("#add-dim-btn")
+        tab.fill("#add-element", str(extra))
+        tab.click("#add-element-btn")
         assert tab.locator(".slider-row").count() == 17
-        row = tab.locator(f'.slider-row[data-dim="{extra}"]')
+        row = tab.locator(f'.slider-row[data-element="{extra}"]')
         row.hover()
         row.locator(".remove").click()
         assert tab.locator(".slider-row").count() == 16
@@ -187,7 +187,7 @@ def test_large_latent_shows_top_ranked_sliders_and_adds_others(browser: Any, wid
         tab.fill("#expr", f"z[{extra}]=-0.5; z[{ranking[0]}]+=1")  # apply an expression typed by hand
         tab.click("#apply")
         _wait(tab, f"Math.abs(state.z[{extra}] + 0.5) < 1e-6")
-        assert tab.locator(f'.slider-row[data-dim="{extra}"]').count() == 1  # its slider came back
+        assert tab.locator(f'.slider-row[data-element="{extra}"]').count() == 1  # its slider came back
 
         tab.fill("#interp-index", "3")
         tab.click("#interp-set")

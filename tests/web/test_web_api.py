@@ -75,7 +75,7 @@ def test_info_describes_the_model_and_its_latent(client: Any) -> None:
     lo, hi = np.array(info["lo"]), np.array(info["hi"])
     assert (lo < hi).all()
     assert (np.array(info["bound_lo"]) < lo).all() and (np.array(info["bound_hi"]) > hi).all()
-    assert sorted(s["dim"] for s in info["ranking"]) == list(range(D))
+    assert sorted(s["element"] for s in info["ranking"]) == list(range(D))
     effects = [s["effect"] for s in info["ranking"]]
     assert effects == sorted(effects, reverse=True)
 
@@ -272,7 +272,7 @@ def test_large_latent_ranks_every_element(wide_run: Path) -> None:
 
     with TestClient(create_app(wide_run, factors=False)) as wide:
         info = wide.get("/api/info").json()
-        assert info["latent_dim"] == 40 and sorted(s["dim"] for s in info["ranking"]) == list(range(40))
+        assert info["latent_dim"] == 40 and sorted(s["element"] for s in info["ranking"]) == list(range(40))
         z = wide.get("/api/image/0").json()["z"]
         assert len(z) == 40 and wide.post("/api/decode", json={"z": z}).status_code == 200
         assert wide.post("/api/decode", json={"z": z[:4]}).status_code == 422

@@ -47,7 +47,7 @@ def traverse_cmd(
     run: Path = RUN,
     data: str | None = DATA,
     index: int = typer.Option(0, "--index", help="the image whose latent is traversed"),
-    dims: str | None = typer.Option(None, "--dims", help="latent elements, e.g. 0,2"),
+    elements: str | None = typer.Option(None, "--elements", "--dims", help="latent elements, e.g. 0,2"),
     top: int | None = typer.Option(None, "--top", help="traverse the K highest-ranked elements (default 8)"),
     steps: int = typer.Option(9, "--steps", help="values per element, ends included"),
     rank_by: str = typer.Option("effect", "--rank-by", help="effect (output change per spread) or kl (VAE)"),
@@ -60,19 +60,19 @@ def traverse_cmd(
     from latentlab.latent.tools import traversal
     from latentlab.viz.latent import save_gif, traversal_figure
 
-    dim_list = parse_ints(dims, "--dims")
+    element_list = parse_ints(elements, "--elements")
     r, images = _open(run, data)
-    t = traversal(r, images, index, dims=dim_list, top=top, steps=steps, rank_by=rank_by, limit=limit)
+    t = traversal(r, images, index, elements=element_list, top=top, steps=steps, rank_by=rank_by, limit=limit)
     pictures = _uint8_grid(t.images, r.value_range)  # (K, S, H, W, C)
-    score = {s.dim: (rank, s) for rank, s in enumerate(t.ranking, 1)}
-    labels = [f"z[{d}]  #{score[d][0]}\neffect {score[d][1].effect:.3g}" for d in t.dims]
-    traversal_figure(pictures, t.values.numpy(), t.dims, t.own.tolist(), t.marked, out, labels,
+    score = {s.element: (rank, s) for rank, s in enumerate(t.ranking, 1)}
+    labels = [f"z[{d}]  #{score[d][0]}\neffect {score[d][1].effect:.3g}" for d in t.elements]
+    traversal_figure(pictures, t.values.numpy(), t.elements, t.own.tolist(), t.marked, out, labels,
                      title=f"{run.name}: image #{t.index}, elements ranked by {t.rank_by}")
     ranking_path = write_json(_sibling(out, ".ranking.json"),
                               {"run": str(run), "data": images.spec, **t.to_dict()})
     _print_ranking(t)
     if gif is not None:
-        for k, d in enumerate(t.dims):
+        for k, d in enumerate(t.elements):
             save_gif(pictures[k], gif / f"z{d}.gif")
         console.print(f"GIFs written to {gif}/ (z<element>.gif)")
     console.print(f"figure written to {out}; ranking written to {ranking_path}")
@@ -86,8 +86,8 @@ def _print_ranking(t) -> None:  # type: ignore[no-untyped-def]
         table.add_column(name, justify="right")
     for rank, s in enumerate(t.ranking[:32], 1):
         kl = [f"{s.kl:.3g}"] if s.kl is not None else []
-        table.add_row(str(rank), f"z[{s.dim}]", f"{s.effect:.4g}", f"{s.spread:.4g}", *kl,
-                      "yes" if s.dim in t.dims else "")
+        table.add_row(str(rank), f"z[{s.element}]", f"{s.effect:.4g}", f"{s.spread:.4g}", *kl,
+                      "yes" if s.element in t.elements else "")
     console.print(table)
     if len(t.ranking) > 32:
         console.print(f"... {len(t.ranking) - 32} more in the JSON file")

@@ -5,13 +5,13 @@ over the model verbs)."""
 from .describe import ChangeDescription, describe_change  # noqa: F401
 from .edits import Edit, apply_edits, parse_edit, parse_edits  # noqa: F401
 from .explore import (  # noqa: F401
-    DimensionScore,
+    ElementScore,
     attribute_vector,
     encode_dataset,
     fit_gaussian,
     interpolate,
     latent_ranges,
-    rank_dimensions,
+    rank_elements,
     sample,
     traversal_values,
     traverse,

@@ -23,9 +23,9 @@ from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder
 
 __all__ = [
-    "DimensionScore", "attribute_vector", "check_dims", "check_rank_by", "check_steps", "closest_step",
+    "ElementScore", "attribute_vector", "check_elements", "check_rank_by", "check_steps", "closest_step",
     "encode_dataset", "fit_gaussian", "interpolate", "latent_ranges", "plane_grid", "project",
-    "rank_dimensions", "sample", "slerp", "traversal_values", "traverse",
+    "rank_elements", "sample", "slerp", "traversal_values", "traverse",
 ]
 
 
@@ -34,13 +34,13 @@ def _device(model: Autoencoder) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-def check_dims(dims: Sequence[int], latent_dim: int) -> list[int]:
+def check_elements(elements: Sequence[int], latent_dim: int) -> list[int]:
     """Validate latent element indices (negative ones count from the end)."""
-    dims = list(dims)
-    if not dims:
-        raise LatentlabError("--dims: expected at least one latent element")
+    elements = list(elements)
+    if not elements:
+        raise LatentlabError("--elements: expected at least one latent element")
     out = []
-    for d in dims:
+    for d in elements:
         if not -latent_dim <= int(d) < latent_dim:
             raise LatentlabError(f"latent element {d}: out of range; the latent has {latent_dim} elements "
                                  f"(0..{latent_dim - 1})")
@@ -94,12 +94,12 @@ def latent_ranges(model: Autoencoder, z_data: Tensor, low: float = 1.0,
     return torch.where(flat, lo - 0.5, lo), torch.where(flat, hi + 0.5, hi)
 
 
-def traversal_values(lo: Tensor, hi: Tensor, dims: Sequence[int], steps: int) -> Tensor:
-    """(len(dims), steps): evenly spaced values from lo[d] to hi[d] for each element d."""
+def traversal_values(lo: Tensor, hi: Tensor, elements: Sequence[int], steps: int) -> Tensor:
+    """(len(elements), steps): evenly spaced values from lo[d] to hi[d] for each element d."""
     steps = check_steps(steps)
-    dims = check_dims(dims, lo.shape[0])
+    elements = check_elements(elements, lo.shape[0])
     t = torch.linspace(0.0, 1.0, steps)  # (steps,)
-    lo_d, hi_d = lo[dims].float(), hi[dims].float()  # (K,)
+    lo_d, hi_d = lo[elements].float(), hi[elements].float()  # (K,)
     return lo_d[:, None] + (hi_d - lo_d)[:, None] * t[None, :]  # (K, steps)
 
 
@@ -107,19 +107,19 @@ def traversal_values(lo: Tensor, hi: Tensor, dims: Sequence[int], steps: int) ->
 
 
 @torch.no_grad()
-def traverse(model: Autoencoder, x: Tensor, dims: Sequence[int], values: Tensor) -> Tensor:
-    """Decode the latent of ``x`` (1, C, H, W) with element ``dims[k]`` set to each ``values[k, s]``.
+def traverse(model: Autoencoder, x: Tensor, elements: Sequence[int], values: Tensor) -> Tensor:
+    """Decode the latent of ``x`` (1, C, H, W) with element ``elements[k]`` set to each ``values[k, s]``.
 
-    Returns images (len(dims), steps, C, H, W); the other elements keep the image's own values.
+    Returns images (len(elements), steps, C, H, W); the other elements keep the image's own values.
     """
-    dims = check_dims(dims, model.latent_dim)
-    if values.ndim != 2 or values.shape[0] != len(dims):
+    elements = check_elements(elements, model.latent_dim)
+    if values.ndim != 2 or values.shape[0] != len(elements):
         raise LatentlabError(
-            f"traverse: values of shape {tuple(values.shape)}; expected ({len(dims)}, steps)")
+            f"traverse: values of shape {tuple(values.shape)}; expected ({len(elements)}, steps)")
     z = model.embed(x[:1])  # (1, D)
     k, steps = values.shape
     zs = z.repeat(k * steps, 1).view(k, steps, -1)  # (K, S, D)
-    for i, d in enumerate(dims):
+    for i, d in enumerate(elements):
         zs[i, :, d] = values[i].to(zs)
     x_hat = model.decode(zs.view(k * steps, -1))  # (K*S, C, H, W)
     return x_hat.view(k, steps, *x_hat.shape[1:])
@@ -205,7 +205,7 @@ def sample(model: Autoencoder, n: int, *, source: str = "prior", z_data: Tensor 
 
 
 @dataclass
-class DimensionScore:
+class ElementScore:
     """How much one latent element matters.
 
     ``effect``: root-mean-square change of the output (model value units) when the element moves
@@ -213,13 +213,13 @@ class DimensionScore:
     over the images ranked on. ``kl``: mean KL(q || prior) of the element (VAE only).
     """
 
-    dim: int
+    element: int
     effect: float
     spread: float
     kl: float | None = None
 
     def to_dict(self) -> dict[str, float | int | None]:
-        return {"dim": self.dim, "effect": self.effect, "spread": self.spread, "kl": self.kl}
+        return {"element": self.element, "effect": self.effect, "spread": self.spread, "kl": self.kl}
 
 
 def check_rank_by(model: Autoencoder, by: str) -> str:
@@ -231,12 +231,12 @@ def check_rank_by(model: Autoencoder, by: str) -> str:
     return by
 
 
-RANK_DECODES = 2048  # decodes per pass of rank_dimensions
+RANK_DECODES = 2048  # decodes per pass of rank_elements
 
 
 @torch.no_grad()
-def rank_dimensions(model: Autoencoder, x: Tensor, z_data: Tensor,
-                    by: str = "effect") -> list[DimensionScore]:
+def rank_elements(model: Autoencoder, x: Tensor, z_data: Tensor,
+                    by: str = "effect") -> list[ElementScore]:
     """Score every latent element on the images ``x`` (N, C, H, W); best first.
 
     The effect of element d is the central difference ``decode(z + s e_d) - decode(z - s e_d)``
@@ -250,15 +250,15 @@ def rank_dimensions(model: Autoencoder, x: Tensor, z_data: Tensor,
     effect = torch.empty(d, device=z.device)
     chunk = max(1, RANK_DECODES // max(n, 1))  # elements per pass: memory stays bounded for big latents
     for start in range(0, d, chunk):
-        dims = torch.arange(start, min(start + chunk, d), device=z.device)
-        step = torch.zeros(len(dims), d, dtype=z.dtype, device=z.device)
-        step[torch.arange(len(dims)), dims] = spread[dims]  # row k moves element dims[k] by its spread
+        elements = torch.arange(start, min(start + chunk, d), device=z.device)
+        step = torch.zeros(len(elements), d, dtype=z.dtype, device=z.device)
+        step[torch.arange(len(elements)), elements] = spread[elements]  # row k moves element elements[k] by its spread
         z_plus = (z[:, None, :] + step[None]).reshape(-1, d)  # (N*k, D)
         z_minus = (z[:, None, :] - step[None]).reshape(-1, d)
         change = (model.decode(z_plus) - model.decode(z_minus)) / 2  # (N*k, C, H, W)
-        effect[dims] = change.pow(2).flatten(1).mean(1).sqrt().view(n, len(dims)).mean(0)
+        effect[elements] = change.pow(2).flatten(1).mean(1).sqrt().view(n, len(elements)).mean(0)
     kl = model.encode(x).kl_per_dim().mean(0) if model.is_variational else None  # (D,)
-    scores = [DimensionScore(dim=i, effect=float(effect[i]), spread=float(spread[i]),
+    scores = [ElementScore(element=i, effect=float(effect[i]), spread=float(spread[i]),
                              kl=None if kl is None else float(kl[i])) for i in range(d)]
     key = (lambda s: s.kl) if by == "kl" else (lambda s: s.effect)
     return sorted(scores, key=key, reverse=True)

@@ -72,56 +72,56 @@ def describe_edit_result(run: Any, result: Any, spec: str | None) -> list[list[C
 @dataclass
 class Traversal:
     index: int
-    dims: list[int]
+    elements: list[int]
     values: Tensor  # (K, S)
     own: Tensor  # (K,) the image's own value of each traversed element
     marked: list[int]  # per row, the step closest to the own value
     images: Tensor  # (K, S, C, H, W)
-    ranking: list[explore.DimensionScore]
+    ranking: list[explore.ElementScore]
     rank_by: str
     ranked_on: int  # images the ranking averaged over
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "rank_by": self.rank_by, "images_ranked_on": self.ranked_on,
                 "ranking": [{"rank": r + 1, **s.to_dict()} for r, s in enumerate(self.ranking)],
-                "traversed": self.dims, "values": self.values.tolist(), "own": self.own.tolist()}
+                "traversed": self.elements, "values": self.values.tolist(), "own": self.own.tolist()}
 
 
 def rank_run(run: Any, data: Any, z_data: Tensor, by: str = "effect",
-             n_images: int = RANK_IMAGES) -> tuple[list[explore.DimensionScore], int]:
+             n_images: int = RANK_IMAGES) -> tuple[list[explore.ElementScore], int]:
     """Rank the latent elements on ``n_images`` evenly spaced images of ``data``."""
     # every image costs 2 * D decodes: big latents (a conv feature map) rank on fewer images
     n = min(n_images, len(z_data), max(4, 16384 // max(run.model.latent_dim, 1)))
     rows = np.unique(np.linspace(0, len(z_data) - 1, n).round().astype(int))
-    return explore.rank_dimensions(run.model, inputs(run, data, rows.tolist()), z_data, by=by), len(rows)
+    return explore.rank_elements(run.model, inputs(run, data, rows.tolist()), z_data, by=by), len(rows)
 
 
-def traversal(run: Any, data: Any, index: int, *, dims: Sequence[int] | None = None, top: int | None = None,
+def traversal(run: Any, data: Any, index: int, *, elements: Sequence[int] | None = None, top: int | None = None,
               steps: int = 9, rank_by: str = "effect", limit: int | None = LIMIT) -> Traversal:
     """Decode the image ``index`` with each chosen element swept over its range.
 
-    ``dims`` names the elements; else the ``top`` ranked ones (default: up to 8).
+    ``elements`` names the elements; else the ``top`` ranked ones (default: up to 8).
     """
     run, data = opened(run, data)
     d = run.model.latent_dim
-    if dims is not None and top is not None:
-        raise LatentlabError("--dims and --top: give one of them, not both")
+    if elements is not None and top is not None:
+        raise LatentlabError("--elements and --top: give one of them, not both")
     if top is not None and not 1 <= top <= d:
         raise LatentlabError(f"--top {top}: expected 1..{d} (the latent has {d} elements)")
-    dims = explore.check_dims(dims, d) if dims is not None else None
+    elements = explore.check_elements(elements, d) if elements is not None else None
     steps = explore.check_steps(steps)
     [index] = data.check_index([index])
     explore.check_rank_by(run.model, rank_by)
     z_data = encode_run_data(run, data, limit)
     ranking, ranked_on = rank_run(run, data, z_data, rank_by)
-    if dims is None:
-        dims = [s.dim for s in ranking[: top or min(d, 8)]]
+    if elements is None:
+        elements = [s.element for s in ranking[: top or min(d, 8)]]
     lo, hi = explore.latent_ranges(run.model, z_data)
-    values = explore.traversal_values(lo, hi, dims, steps)
+    values = explore.traversal_values(lo, hi, elements, steps)
     x = inputs(run, data, [index])
-    own = run.model.embed(x)[0, dims].detach().cpu().float()
-    images = explore.traverse(run.model, x, dims, values)
-    return Traversal(index=index, dims=dims, values=values, own=own, marked=explore.closest_step(values, own),
+    own = run.model.embed(x)[0, elements].detach().cpu().float()
+    images = explore.traverse(run.model, x, elements, values)
+    return Traversal(index=index, elements=elements, values=values, own=own, marked=explore.closest_step(values, own),
                      images=images.cpu(), ranking=ranking, rank_by=rank_by, ranked_on=ranked_on)
 
 

@@ -73,7 +73,7 @@ def diff_panel(ax: Any, diff: np.ndarray, vmax: float, title: str = "") -> Any:
 # ---------------------------------------------------------------- traversal
 
 
-def traversal_figure(images: np.ndarray, values: np.ndarray, dims: Sequence[int], own: Sequence[float],
+def traversal_figure(images: np.ndarray, values: np.ndarray, elements: Sequence[int], own: Sequence[float],
                      marked: Sequence[int], path: str | Path, row_labels: Sequence[str] | None = None,
                      title: str = "") -> Path:
     """One row per latent element: uint8 images (K, S, H, W, C) decoded at ``values`` (K, S).
@@ -89,7 +89,7 @@ def traversal_figure(images: np.ndarray, values: np.ndarray, dims: Sequence[int]
         centres = [j * (w + gap) + (w - 1) / 2 for j in range(s)]
         ax.set_xticks(centres, [f"{v:.2g}" for v in values[i]], fontsize=7)
         ax.set_yticks([])
-        label = row_labels[i] if row_labels else f"z[{dims[i]}]"
+        label = row_labels[i] if row_labels else f"z[{elements[i]}]"
         outside = "" if min(values[i]) <= own[i] <= max(values[i]) else " (outside)"
         ax.set_ylabel(f"{label}\nown {own[i]:.2g}{outside}", fontsize=8, rotation=0, ha="right", va="center")
         from matplotlib.patches import Rectangle

@@ -53,7 +53,7 @@ class Explorer:
     z_data: Tensor  # (M, D) latents of the first M dataset images
     lo: Tensor  # (D,) typical range of each element
     hi: Tensor  # (D,)
-    ranking: list[explore.DimensionScore]  # best first
+    ranking: list[explore.ElementScore]  # best first
     train_scores: np.ndarray  # (M,) sorted anomaly scores of those images
     factor_model: Any | None = None
     batcher: DecodeBatcher = field(init=False)
@@ -229,7 +229,7 @@ class Explorer:
             "has_labels": self.data.labels is not None, "sample_source": self.sample_source,
             "lo": self.lo.tolist(), "hi": self.hi.tolist(), "bound_lo": low.tolist(),
             "bound_hi": high.tolist(),
-            "ranking": [_jsonable({"dim": int(s.dim), "effect": s.effect, "spread": s.spread, "kl": s.kl})
+            "ranking": [_jsonable({"element": int(s.element), "effect": s.effect, "spread": s.spread, "kl": s.kl})
                         for s in self.ranking],
         }
 

@@ -7,7 +7,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const TOP_DIMS = 16; // sliders shown at first for a latent larger than this
+const TOP_ELEMENTS = 16; // sliders shown at first for a latent larger than this
 const THUMB_PX = 62; // width of one thumbnail in the strip, with its border and gap
 const DIFF_GAIN = 4; // the difference map shows |edited - reconstruction| times this
 const DESCRIBE_EVERY_MS = 1000; // during a long drag, measure the change at most this often
@@ -18,7 +18,7 @@ const state = {
   zOrig: null, // latent of the current image
   z: null, // the edited latent
   shown: [], // latent elements that have a slider
-  rank: new Map(), // dim -> {rank, effect, kl}
+  rank: new Map(), // element -> {rank, effect, kl}
   maxEffect: 1,
   decode: { inFlight: false, dirty: false, scheduled: false },
   editedUrl: null,
@@ -73,13 +73,13 @@ async function init() {
     `${info.run} · ${info.model} · data ${info.data} (${info.n_images} images)`;
   $("n-images").textContent = `of ${info.n_images}`;
   for (const id of ["index", "interp-index"]) $(id).max = info.n_images - 1;
-  $("add-dim").max = info.latent_dim - 1;
-  $("add-dim").closest(".add-dim").hidden = info.latent_dim <= TOP_DIMS; // small latents: every slider shown
-  info.ranking.forEach((s, r) => state.rank.set(s.dim, { rank: r, effect: s.effect, kl: s.kl }));
+  $("add-element").max = info.latent_dim - 1;
+  $("add-element").closest(".add-element").hidden = info.latent_dim <= TOP_ELEMENTS; // small latents: every slider shown
+  info.ranking.forEach((s, r) => state.rank.set(s.element, { rank: r, effect: s.effect, kl: s.kl }));
   state.maxEffect = Math.max(1e-12, ...info.ranking.map((s) => s.effect || 0));
-  const ranked = info.ranking.map((s) => s.dim);
+  const ranked = info.ranking.map((s) => s.element);
   const all = [...Array(info.latent_dim).keys()];
-  state.shown = info.latent_dim <= TOP_DIMS ? all : (ranked.length ? ranked : all).slice(0, TOP_DIMS);
+  state.shown = info.latent_dim <= TOP_ELEMENTS ? all : (ranked.length ? ranked : all).slice(0, TOP_ELEMENTS);
   $("sample").title = info.sample_source === "prior"
     ? "decode z ~ N(0, I): the VAE's prior" : "decode z from a Gaussian fitted to the encoded data";
   $("diff-gain").textContent = DIFF_GAIN;
@@ -100,7 +100,7 @@ function bindEvents() {
   $("expr").addEventListener("keydown", (e) => { if (e.key === "Enter") onApply(); });
   $("interp-set").addEventListener("click", onInterpSet);
   $("interp").addEventListener("input", onInterp);
-  $("add-dim-btn").addEventListener("click", () => addDim(parseInt($("add-dim").value, 10)));
+  $("add-element-btn").addEventListener("click", () => addElement(parseInt($("add-element").value, 10)));
   $("img-recon").addEventListener("load", () => { state.reconPixels = pixelsOf($("img-recon")); drawDiff(); });
   $("img-edited").addEventListener("load", drawDiff);
   document.addEventListener("keydown", (e) => {
@@ -183,85 +183,85 @@ function renderStrip() {
 
 // ---------------------------------------------------------------------------------- sliders
 
-function sliderSpan(dim) {
+function sliderSpan(element) {
   const { lo, hi, bound_lo: blo, bound_hi: bhi } = state.info;
-  const w = Math.max(hi[dim] - lo[dim], 1e-3);
-  const min = Math.min(lo[dim] - 0.5 * w, state.zOrig[dim], state.z[dim]);
-  const max = Math.max(hi[dim] + 0.5 * w, state.zOrig[dim], state.z[dim]);
-  return [Math.max(min, blo[dim]), Math.min(max, bhi[dim])];
+  const w = Math.max(hi[element] - lo[element], 1e-3);
+  const min = Math.min(lo[element] - 0.5 * w, state.zOrig[element], state.z[element]);
+  const max = Math.max(hi[element] + 0.5 * w, state.zOrig[element], state.z[element]);
+  return [Math.max(min, blo[element]), Math.min(max, bhi[element])];
 }
 
 function renderSliders() {
   const box = $("sliders");
   box.replaceChildren();
-  const removable = state.info.latent_dim > TOP_DIMS;
-  for (const dim of state.shown) box.append(sliderRow(dim, removable));
+  const removable = state.info.latent_dim > TOP_ELEMENTS;
+  for (const element of state.shown) box.append(sliderRow(element, removable));
   const D = state.info.latent_dim;
-  $("dims-note").textContent = D <= TOP_DIMS ? `${D}` : `${state.shown.length} of ${D}, most effective first`;
+  $("elements-note").textContent = D <= TOP_ELEMENTS ? `${D}` : `${state.shown.length} of ${D}, most effective first`;
 }
 
-function sliderRow(dim, removable) {
+function sliderRow(element, removable) {
   const row = document.createElement("div");
   row.className = "slider-row";
-  row.dataset.dim = dim;
-  const r = state.rank.get(dim);
+  row.dataset.element = element;
+  const r = state.rank.get(element);
   const effect = r ? clamp((r.effect || 0) / state.maxEffect, 0, 1) : 0;
   const title = r ? `rank ${r.rank + 1} of ${state.info.latent_dim}: effect ${fmt(r.effect)}`
     + (r.kl !== null && r.kl !== undefined ? `, KL ${fmt(r.kl)}` : "") : "not ranked";
   row.innerHTML = `
     <div class="slider-label">
-      <span class="dim">z[${dim}]</span>
+      <span class="element-name">z[${element}]</span>
       <span class="rank" title="${title}">${r ? "#" + (r.rank + 1) : ""}</span>
       <span class="effect" title="${title}"><i></i></span>
       <span class="val"></span>
       ${removable ? '<button type="button" class="remove" title="remove this slider">×</button>' : ""}
     </div>
-    <div class="track"><input type="range" aria-label="z[${dim}]"><span class="orig-mark" title="original value"></span></div>
-    <div class="slider-values muted">orig ${fmt(state.zOrig[dim])} · typical ${fmt(state.info.lo[dim])} … ${fmt(state.info.hi[dim])}</div>`;
+    <div class="track"><input type="range" aria-label="z[${element}]"><span class="orig-mark" title="original value"></span></div>
+    <div class="slider-values muted">orig ${fmt(state.zOrig[element])} · typical ${fmt(state.info.lo[element])} … ${fmt(state.info.hi[element])}</div>`;
   row.querySelector(".effect i").style.width = `${(effect * 100).toFixed(1)}%`;
   const input = row.querySelector("input");
   input.addEventListener("input", () => {
-    state.z[dim] = parseFloat(input.value);
-    row.querySelector(".val").textContent = fmt(state.z[dim]);
-    row.classList.toggle("changed", state.z[dim] !== state.zOrig[dim]);
+    state.z[element] = parseFloat(input.value);
+    row.querySelector(".val").textContent = fmt(state.z[element]);
+    row.classList.toggle("changed", state.z[element] !== state.zOrig[element]);
     updateExpr();
     requestDecode();
   });
   input.addEventListener("change", () => describeSoon(0));
   const remove = row.querySelector(".remove");
-  if (remove) remove.addEventListener("click", () => { state.shown = state.shown.filter((d) => d !== dim); renderSliders(); });
-  syncSlider(row, dim);
+  if (remove) remove.addEventListener("click", () => { state.shown = state.shown.filter((d) => d !== element); renderSliders(); });
+  syncSlider(row, element);
   return row;
 }
 
-function syncSlider(row, dim) {
+function syncSlider(row, element) {
   const input = row.querySelector("input");
-  const [min, max] = sliderSpan(dim);
+  const [min, max] = sliderSpan(element);
   const pct = (v) => (100 * (v - min) / (max - min || 1)).toFixed(2) + "%";
   input.min = min;
   input.max = max;
   input.step = (max - min) / 1000 || "any";
-  input.value = state.z[dim];
-  row.style.setProperty("--lo", pct(clamp(state.info.lo[dim], min, max)));
-  row.style.setProperty("--hi", pct(clamp(state.info.hi[dim], min, max)));
-  row.style.setProperty("--orig", clamp((state.zOrig[dim] - min) / (max - min || 1), 0, 1).toFixed(4));
-  row.querySelector(".val").textContent = fmt(state.z[dim]);
-  row.classList.toggle("changed", Math.abs(state.z[dim] - state.zOrig[dim]) > 1e-9);
+  input.value = state.z[element];
+  row.style.setProperty("--lo", pct(clamp(state.info.lo[element], min, max)));
+  row.style.setProperty("--hi", pct(clamp(state.info.hi[element], min, max)));
+  row.style.setProperty("--orig", clamp((state.zOrig[element] - min) / (max - min || 1), 0, 1).toFixed(4));
+  row.querySelector(".val").textContent = fmt(state.z[element]);
+  row.classList.toggle("changed", Math.abs(state.z[element] - state.zOrig[element]) > 1e-9);
 }
 
 function syncSliders() {
-  for (const row of $("sliders").children) syncSlider(row, Number(row.dataset.dim));
+  for (const row of $("sliders").children) syncSlider(row, Number(row.dataset.element));
 }
 
-function addDim(dim) {
+function addElement(element) {
   const D = state.info.latent_dim;
-  if (!Number.isInteger(dim) || dim < 0 || dim >= D) {
-    setStatus(`element ${dim}: expected 0 to ${D - 1}`, true);
+  if (!Number.isInteger(element) || element < 0 || element >= D) {
+    setStatus(`element ${element}: expected 0 to ${D - 1}`, true);
     return;
   }
-  if (!state.shown.includes(dim)) state.shown.push(dim);
+  if (!state.shown.includes(element)) state.shown.push(element);
   renderSliders();
-  const row = $("sliders").querySelector(`[data-dim="${dim}"]`);
+  const row = $("sliders").querySelector(`[data-element="${element}"]`);
   row.scrollIntoView({ block: "nearest" });
   row.querySelector("input").focus();
 }
