@@ -75,12 +75,14 @@ def child(npy: Path, out: Path, preset: str, batch_size: int) -> None:
     import lightning.fabric  # noqa: F401  (imported now so that it counts in the baseline)
     import torch
 
+    from latentlab.allocator import keep_freed_memory
     from latentlab.data.batches import BatchSpec
     from latentlab.models.presets import preset_config
     from latentlab.models.registry import build
     from latentlab.train.api import train_run
     from latentlab.train.trainer import TrainConfig
 
+    keep_freed_memory()  # as the `latentlab` entry point does
     torch.manual_seed(0)
     config = preset_config(preset)
     n_params = sum(p.numel() for p in build(config).parameters())

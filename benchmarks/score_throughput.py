@@ -86,6 +86,8 @@ def worker(args: argparse.Namespace) -> None:
         def run() -> np.ndarray:
             return course_scores(model, images, args.batch_size, args.device)
     else:
+        allocator.keep_freed_memory()  # as the `latentlab` entry point does
+
         def run() -> np.ndarray:
             return score_dataset(model, images, BatchSpec(), "mse", batch_size=args.batch_size)
     scores = run()  # warm-up

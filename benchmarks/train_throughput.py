@@ -96,6 +96,7 @@ def build_model(name: str, seed: int = 0) -> torch.nn.Module:
 def latentlab_run(name: str, images: np.ndarray, batch_size: int, precision: str, accelerator: str,
                   warmup: int, seed: int = 0, lr: float = 1e-3, epochs: int = 1) -> tuple[float, float, list[float]]:
     """(images/s over the steps after ``warmup``, batch preparation / step time, per-step losses)."""
+    allocator.keep_freed_memory()  # as the `latentlab` entry point does (the reference keeps the C library's malloc)
     model = build_model(name, seed)
     clock = StepClock()
     config = TrainConfig(epochs=epochs, batch_size=batch_size, precision=precision, accelerator=accelerator,

@@ -57,11 +57,13 @@ def percentiles(ms: list[float]) -> str:
 
 def make_run(folder: Path, n_images: int, epochs: int) -> Path:
     """A briefly trained fcn-1024 run on generated faces (latency does not depend on how well)."""
+    from latentlab.allocator import keep_freed_memory
     from latentlab.data import BatchSpec, load_source
     from latentlab.models import preset_config
     from latentlab.train.api import train_run
     from latentlab.train.trainer import TrainConfig
 
+    keep_freed_memory()  # as the `latentlab` entry point does
     t0 = time.perf_counter()
     train_run(preset_config("fcn-1024"), load_source(f"faces:{n_images}"), BatchSpec(),
               TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, seed=0), folder, progress=False)

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from latentlab.allocator import keep_freed_memory, release_free_memory
+from latentlab.allocator import release_free_memory
 from latentlab.anomaly.density import LatentDensity, fit_density
 from latentlab.data.batches import BatchSpec
 from latentlab.errors import LatentlabError
@@ -245,18 +245,13 @@ def input_batches(images: Any, batch: BatchSpec, batch_size: int = 256,
         yield model_inputs(batch, images, rows, device=device)
 
 
-def _model_device(model: Autoencoder) -> torch.device:
-    return next(model.parameters()).device
-
-
 def stream_parts(model: Autoencoder, images: Any, batch: BatchSpec, parts: Sequence[str], *,
                  batch_size: int = 256, stats: ScoreStats | None = None, samples: int = 0,
                  progress: bool = False, what: str = "scoring") -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
     """:func:`latent_and_parts` over a whole uint8 set in batches (a rich bar when ``progress``)."""
     from latentlab.anomaly.progress import progress_bar
 
-    keep_freed_memory()
-    device = _model_device(model)
+    device = model.device
     generator = torch.Generator(device=device).manual_seed(0) if samples > 0 else None
     with progress_bar(len(images), what, enabled=progress) as advance, packed_linears(model, batch_size):
         for x in input_batches(images, batch, batch_size, device):

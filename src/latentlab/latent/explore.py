@@ -29,11 +29,6 @@ __all__ = [
 ]
 
 
-def _device(model: Autoencoder) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 def check_elements(elements: Sequence[int], latent_dim: int) -> list[int]:
     """Validate latent element indices (negative ones count from the end)."""
     elements = list(elements)
@@ -70,7 +65,7 @@ def encode_dataset(model: Autoencoder, images_uint8: Any, batch: BatchSpec, batc
     n = len(images_uint8) if limit is None else min(len(images_uint8), int(limit))
     if n <= 0:
         raise LatentlabError("encode: no images to encode")
-    device = _device(model)
+    device = model.device
     parts = []
     for start in range(0, n, batch_size):
         x = model_inputs(batch, images_uint8, np.arange(start, min(start + batch_size, n)), device=device)
@@ -197,7 +192,7 @@ def sample(model: Autoencoder, n: int, *, source: str = "prior", z_data: Tensor 
         z = mean[None] + eps @ chol.T
     else:
         raise LatentlabError(f"sample source '{source}': expected 'prior' or 'fitted'")
-    z = z.to(_device(model))
+    z = z.to(model.device)
     return z, model.decode(z)
 
 
@@ -335,7 +330,7 @@ def plane_grid(model: Autoencoder, lo: Tensor, hi: Tensor, n: int = 15) -> tuple
     v1 = torch.linspace(float(hi[1]), float(lo[1]), n)
     g1, g0 = torch.meshgrid(v1, v0, indexing="ij")  # (n, n): g1[r, c] = v1[r], g0[r, c] = v0[c]
     z = torch.stack([g0, g1], -1).reshape(n * n, 2)  # (n*n, 2)
-    x_hat = model.decode(z.to(_device(model)))
+    x_hat = model.decode(z.to(model.device))
     return x_hat.view(n, n, *x_hat.shape[1:]), v0, v1
 
 

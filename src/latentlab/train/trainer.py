@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from latentlab.allocator import keep_freed_memory, release_free_memory
+from latentlab.allocator import release_free_memory
 from latentlab.errors import LatentlabError
 from latentlab.losses import LossTerms
 from latentlab.train.batches import ImageBatches
@@ -173,7 +173,6 @@ class Trainer:
     def fit(self, model: torch.nn.Module, loss_fn: LossFn, train: ImageBatches,
             val: ImageBatches | None = None, resume: bool = False) -> TrainState:
         cfg, fabric = self.config, self.fabric
-        keep_freed_memory()  # reuse last step's pages instead of faulting in fresh ones
         optimizer = make_optimizer(model.parameters(), cfg, fabric.device.type)
         if resume and self.checkpoint_dir is not None:
             self._resume(model, optimizer)
