@@ -50,3 +50,11 @@ def tiny_2d_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from latentlab.models import FCNConfig
 
     return _train_tiny(tmp_path_factory.mktemp("runs") / "fcn2d", FCNConfig(hidden=(64,), latent_dim=2))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Decoded-set and download caches in a temporary folder, never the user's ~/.cache."""
+    import os
+
+    os.environ["LATENTLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))

@@ -18,6 +18,7 @@ The page's paragraph and verdicts are generated from these numbers, whichever wa
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,9 @@ def check_pair(ae: Run, vae: Run) -> None:
         raise LatentlabError(f"--vae {vae.path}: is a plain autoencoder ({vae.model.kind}); expected a VAE")
     if ae.model.in_shape != vae.model.in_shape:
         raise LatentlabError(f"--ae/--vae: input shapes differ ({ae.model.in_shape} vs {vae.model.in_shape})")
+    if dataclasses.replace(ae.rule, noise=0.0) != dataclasses.replace(vae.rule, noise=0.0):
+        raise LatentlabError(f"--ae/--vae: the runs prepare images differently ({ae.rule} vs {vae.rule}); "
+                             "compare runs trained with the same --crop/--center-crop/--resize/--range")
 
 
 @dataclass

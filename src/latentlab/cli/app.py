@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 import typer
 
@@ -29,6 +30,26 @@ COMMAND_MODULES = [
 
 for _name in COMMAND_MODULES:
     app.registered_commands += importlib.import_module(_name).app.registered_commands
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    no_cache: bool = typer.Option(False, "--no-cache",
+                                  help="neither read nor write the cache of decoded image sets (folder, tar, celeba)"),
+) -> None:
+    """Train autoencoders on images and look inside them."""
+    if no_cache:
+        before = os.environ.get("LATENTLAB_NO_CACHE")
+        os.environ["LATENTLAB_NO_CACHE"] = "1"  # read by latentlab.data.cache for this command
+        ctx.call_on_close(lambda: _restore("LATENTLAB_NO_CACHE", before))
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _click_error(name: str) -> type[BaseException]:

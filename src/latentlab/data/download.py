@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from latentlab.data.cache import cache_root
 from latentlab.data.imageset import ImageSet
 from latentlab.data.readers import read_idx
 from latentlab.errors import LatentlabError
@@ -92,14 +93,6 @@ MIRRORS: dict[str, tuple[str, ...]] = {
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
     ),
 }
-
-
-def cache_root(cache_dir: Path | None = None) -> Path:
-    """``cache_dir``, else ``$LATENTLAB_CACHE``, else ``~/.cache/latentlab``."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("LATENTLAB_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "latentlab"
 
 
 def _intact(path: Path, info: FileInfo) -> bool:

@@ -36,7 +36,7 @@ from latentlab.errors import LatentlabError
 
 __all__ = ["DECODED_KINDS", "PreparedSet", "decode_geometry", "load_prepared", "model_inputs", "split_rule"]
 
-DECODED_KINDS = ("folder", "tar")  # sources decoded from image files: the geometry is applied while decoding
+DECODED_KINDS = ("folder", "tar", "celeba")  # decoded from image files: the geometry is applied while decoding
 
 
 @dataclass
@@ -62,6 +62,17 @@ def decode_geometry(rule: BatchSpec) -> Geometry:
     return Geometry(crop=rule.crop, center_crop=rule.center_crop, resize=rule.resize)
 
 
+def with_source_defaults(rule: BatchSpec, spec: str) -> BatchSpec:
+    """``rule`` with the geometry a source implies when the rule gives none: ``celeba:`` is cut
+    to its usual 64x64 preparation (centred 140x140 crop, resized to 64x64)."""
+    from latentlab.data.celeba import DEFAULT_GEOMETRY
+    from latentlab.data.sources import parse_spec
+
+    if parse_spec(spec).kind == "celeba" and (rule.crop, rule.center_crop, rule.resize) == (None, None, None):
+        return dataclasses.replace(rule, center_crop=DEFAULT_GEOMETRY.center_crop, resize=DEFAULT_GEOMETRY.resize)
+    return rule
+
+
 def split_rule(rule: BatchSpec, kind: str) -> tuple[Geometry | None, BatchSpec]:
     """(the geometry applied while decoding, the rest applied to each batch) for a source kind."""
     clean = dataclasses.replace(rule, noise=0.0)
@@ -74,12 +85,25 @@ def load_prepared(spec: str, rule: BatchSpec, *, cache_dir: Path | None = None) 
     """The images a data spec names, loaded for ``rule``: the set stage of the input rule."""
     from latentlab.data.sources import load_source, parse_spec
 
-    geometry, batch = split_rule(rule, parse_spec(spec).kind)
+    geometry, batch = split_rule(with_source_defaults(rule, spec), parse_spec(spec).kind)
     data = load_source(spec, geometry=geometry, cache_dir=cache_dir)
     prepared = PreparedSet(images=data.images, labels=data.labels, label_names=data.label_names,
                            factors=data.factors, spec=data.spec, batch=batch)
     prepared.input_shape  # noqa: B018 (raises when an array source's crop does not fit its images)
     return prepared
+
+
+def refuse_undecoded(images: ImageSet, rule: BatchSpec) -> None:
+    """An image set read from image files without the rule's decode stage would be cut by torch
+    per batch instead of by the decoder: other pixels than training saw. Refuse it."""
+    from latentlab.data.sources import parse_spec
+
+    kind = parse_spec(images.spec).kind
+    geometry, _ = split_rule(with_source_defaults(rule, images.spec), kind)
+    if geometry is not None and geometry != Geometry():
+        raise LatentlabError(f"{images.spec}: an image set read without the input rule; pass the data spec "
+                             "(or Run.data(spec) / latentlab.data.rule.load_prepared(spec, rule)) so the crop and "
+                             "resize are made while decoding, as in training")
 
 
 def model_inputs(rule: BatchSpec, images: Any, rows: Any = None,
@@ -95,6 +119,8 @@ def model_inputs(rule: BatchSpec, images: Any, rows: Any = None,
     if isinstance(images, torch.Tensor) and images.is_floating_point():
         x = images if rows is None else images[torch.as_tensor(np.asarray(rows, dtype=np.int64))]
         return x if device is None else x.to(device)
+    if isinstance(images, ImageSet) and images.spec:
+        refuse_undecoded(images, rule)
     pixels = images.images if isinstance(images, ImageSet) else images
     if rows is not None:
         pixels = pixels[np.asarray(rows, dtype=np.int64)]

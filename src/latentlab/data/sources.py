@@ -18,6 +18,7 @@ A spec without a prefix that names an existing path is read by its extension.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +33,12 @@ from latentlab.errors import LatentlabError
 
 __all__ = ["ParsedSpec", "load_source", "parse_spec"]
 
-PATH_KINDS = ("npy", "npz", "idx", "folder", "tar")
+PATH_KINDS = ("npy", "npz", "idx", "folder", "tar", "celeba")
+DECODED = ("folder", "tar", "celeba")  # sources decoded from image files (cached once decoded)
 NAMED_SETS = ("mnist", "fashion-mnist")
 FACES_DEFAULT_N = 2000
-EXPECTED = ("expected one of npy:PATH, npz:PATH, idx:DIR, folder:DIR, tar:PATH[#FOLDER], digits, "
+EXPECTED = ("expected one of npy:PATH, npz:PATH, idx:DIR, folder:DIR, tar:PATH[#FOLDER], "
+            "celeba:PATH[#train|valid|test], digits, "
             "faces[:N[:SEED]], mnist, fashion-mnist")
 
 
@@ -85,7 +88,7 @@ def parse_spec(spec: str) -> ParsedSpec:
     if sep and prefix in PATH_KINDS:
         if not rest:
             raise LatentlabError(f"data spec '{spec}': missing the path after '{prefix}:'")
-        if prefix in ("npz", "idx", "tar"):
+        if prefix in ("npz", "idx", "tar", "celeba"):
             target, fragment = _split_fragment(rest)
             return ParsedSpec(prefix, target, fragment)
         return ParsedSpec(prefix, rest)
@@ -134,6 +137,32 @@ def _check_resize(resize: tuple[int, int] | None) -> tuple[int, int] | None:
     return (int(resize[0]), int(resize[1]))
 
 
+def _decoded(parsed: ParsedSpec, spec: str, geometry: Geometry | None, cache_dir: Path | None) -> ImageSet:
+    """A set decoded from image files (folder, tar, celeba), through the decoded-set cache."""
+    from latentlab.data import celeba
+    from latentlab.data.cache import cached
+
+    kind, path = parsed.kind, parsed.path
+    if not path.exists():
+        if kind == "celeba":
+            raise LatentlabError(f"data spec '{spec}': {path} not found; {celeba.WHERE}")
+        raise LatentlabError(f"{spec}: {'folder' if kind == 'folder' else 'file'} not found")
+
+    def decode() -> ImageSet:
+        if kind == "folder":
+            return readers.read_folder(path, spec, geometry=geometry)
+        if kind == "tar":
+            return readers.read_tar(path, spec, folder=parsed.fragment, geometry=geometry)
+        return celeba.read_celeba(path, spec, parsed.fragment, geometry)
+
+    if kind == "celeba":
+        celeba.split_name(parsed.fragment, spec)  # a bad split: one line before anything is read
+    inputs = celeba.inputs_of(path) if kind == "celeba" else [path]
+    parts = {"kind": kind, "path": str(path.resolve()), "fragment": parsed.fragment,
+             "geometry": None if geometry is None else dataclasses.asdict(geometry)}
+    return cached(parts, inputs, spec, decode, cache_dir)
+
+
 def load_source(spec: str, *, resize: tuple[int, int] | None = None, geometry: Geometry | None = None,
                 cache_dir: Path | None = None) -> ImageSet:
     """Read the data a spec names into an :class:`ImageSet` (uint8, (N, H, W, C)).
@@ -148,14 +177,12 @@ def load_source(spec: str, *, resize: tuple[int, int] | None = None, geometry: G
     parsed = parse_spec(spec)
     size = _check_resize(resize)
     kind, path = parsed.kind, parsed.path
-    if geometry is not None and kind not in ("folder", "tar"):
+    if geometry is not None and kind not in DECODED:
         raise ValueError(f"load_source: geometry applies to images decoded from files, not to {kind}")
     if kind == "npy":
         return readers.read_npy(path, spec)
-    if kind == "folder":
-        return readers.read_folder(path, spec, resize=size, geometry=geometry)
-    if kind == "tar":
-        return readers.read_tar(path, spec, folder=parsed.fragment, resize=size, geometry=geometry)
+    if kind in DECODED:
+        return _decoded(parsed, spec, geometry or (Geometry(resize=size) if size else None), cache_dir)
     if kind == "npz":
         data = readers.read_npz(path, spec, key=parsed.fragment)
     elif kind == "idx":

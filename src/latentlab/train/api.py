@@ -14,7 +14,7 @@ import torch
 from latentlab import __version__
 from latentlab.data.batches import BatchSpec
 from latentlab.data.imageset import ImageSet
-from latentlab.data.rule import DECODED_KINDS, PreparedSet, load_prepared, split_rule
+from latentlab.data.rule import PreparedSet, load_prepared, refuse_undecoded, with_source_defaults
 from latentlab.errors import LatentlabError
 from latentlab.io import remove_temporaries, write_json, write_text
 from latentlab.losses import model_loss
@@ -40,16 +40,11 @@ def prepare_data(data: str | ImageSet, rule: BatchSpec) -> PreparedSet:
     """Training data under ``rule``: a data spec is loaded by :func:`load_prepared`; an array set
     in memory is prepared per batch by the whole rule (as an array source is)."""
     if isinstance(data, str):
-        return load_prepared(data, rule)
+        return load_prepared(data, rule)  # (the rule with its source's defaults: see train_run)
     if isinstance(data, PreparedSet):
         return data
-    from latentlab.data.sources import parse_spec
-
-    kind = parse_spec(data.spec).kind if data.spec else "array"
-    if kind in DECODED_KINDS and split_rule(rule, kind)[0] != split_rule(BatchSpec(), kind)[0]:
-        raise LatentlabError(f"{data.spec}: an image set read without the input rule; pass the data spec "
-                             "(or latentlab.data.rule.load_prepared(spec, rule)) so the crop and resize are "
-                             "made while decoding, as every later command will")
+    if data.spec:
+        refuse_undecoded(data, rule)
     return PreparedSet(images=data.images, labels=data.labels, label_names=data.label_names,
                        factors=data.factors, spec=data.spec, batch=dataclasses.replace(rule, noise=0.0))
 
@@ -79,6 +74,8 @@ def train_run(model_config: Any, data: str | ImageSet, rule: BatchSpec, train: T
     """Train a new model on ``data`` (a data spec, or a set in memory) under the input rule
     ``rule`` into the run folder ``out``; returns the trained model."""
     out = Path(out)
+    spec = data if isinstance(data, str) else data.spec
+    rule = with_source_defaults(rule, spec) if spec else rule  # recorded whole: celeba's 140 -> 64
     prepared = prepare_data(data, rule)
     check_fits(model_config, prepared)
     config = run_config(model_config, prepared, rule, train)
