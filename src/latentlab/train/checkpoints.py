@@ -16,9 +16,12 @@ instead, with a warning. Only when none is intact does the damaged pointer stay 
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import re
 import shutil
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,8 +31,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from latentlab.errors import LatentlabError
-from latentlab.io import atomic_write, read_json, remove_temporaries, write_json
-from latentlab.models.registry import load_weights, save_weights
+from latentlab.io import atomic_path, atomic_write, read_json, remove_temporaries, write_json
+from latentlab.models.registry import load_weights
 
 POINTER = "latest.json"
 _NAME = re.compile(r"ckpt-\d+")
@@ -37,15 +40,17 @@ _NOT_AN_OBJECT = 'not a {"checkpoint": "ckpt-<step>"} object'
 _FILES = ("model.safetensors", "optimizer.safetensors", "optimizer.json", "state.json")  # best.safetensors: optional
 
 
-def optimizer_to_files(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Split an optimizer state dict into tensors (for safetensors) and plain JSON."""
+def optimizer_to_files(optimizer: torch.optim.Optimizer, copy: bool = False,
+                       ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimizer state dict into tensors (for safetensors) and plain JSON; ``copy``: the
+    tensors are copies, not views of the live state."""
     sd = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
     for pid, pstate in sd["state"].items():
         for name, value in pstate.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"{pid}.{name}"] = value.detach().to("cpu").contiguous()
+                tensors[f"{pid}.{name}"] = value.detach().to("cpu", copy=copy).contiguous()
             else:
                 scalars.setdefault(str(pid), {})[name] = value
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
@@ -69,29 +74,60 @@ def _first_non_finite(model: torch.nn.Module) -> str | None:
     return None
 
 
+Best = dict[str, torch.Tensor] | str | None  # tensors, CURRENT, PREVIOUS or None (no best yet)
+CURRENT = "current"  # the best weights are this checkpoint's own: best.safetensors links model.safetensors
+PREVIOUS = "previous"  # unchanged since the checkpoint in force: link its best.safetensors
+
+
 def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    state: dict[str, Any], best: dict[str, torch.Tensor] | None = None) -> Path:
+                    state: dict[str, Any], best: Best = None) -> Path:
     """Write a complete checkpoint for ``state['step']`` and make it the one in force.
 
     Refuses (LatentlabError, nothing written) when a weight is NaN or infinite: the loss may
-    still have been finite at the step whose update overflowed.
+    still have been finite at the step whose update overflowed. ``best`` is the best weights as
+    tensors, or :data:`CURRENT` / :data:`PREVIOUS` to link the file that already holds them.
     """
-    step = int(state["step"])
+    check_finite(model, int(state["step"]))
+    tensors, meta = optimizer_to_files(optimizer)
+    return write_checkpoint(folder, _weights(model), tensors, meta, state, best)
+
+
+def check_finite(model: torch.nn.Module, step: int) -> None:
     bad = _first_non_finite(model)
     if bad is not None:
         raise LatentlabError(
             f"training diverged: weight '{bad}' is no longer finite after step {step}; the last good "
             "checkpoint was kept; try a lower --lr")
+
+
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+
+
+def write_checkpoint(folder: Path, weights: dict[str, torch.Tensor], optimizer_tensors: dict[str, torch.Tensor],
+                     optimizer_meta: dict[str, Any], state: dict[str, Any], best: Best = None) -> Path:
+    """Write checkpoint files from tensors, then move ``latest.json`` to it and remove older ones.
+
+    No byte is written twice for the same weights: an unchanged best is a hard link to the file
+    that holds it (this checkpoint's model.safetensors, or the previous checkpoint's best), not a
+    copy; a file system without hard links gets a copy."""
+    step = int(state["step"])
     folder.mkdir(parents=True, exist_ok=True)
+    previous = _in_force(folder, warn=False) if best == PREVIOUS else None
     ckpt = folder / f"ckpt-{step:09d}"
     if ckpt.exists() and _in_force(folder, warn=False) != ckpt.name:  # left by a killed save: start it again
         shutil.rmtree(ckpt)
     ckpt.mkdir(exist_ok=True)  # the one in force is rewritten file by file, each atomically
-    save_weights(model, ckpt / "model.safetensors")
-    tensors, meta = optimizer_to_files(optimizer)
-    atomic_write(ckpt / "optimizer.safetensors", lambda tmp: save_file(tensors, str(tmp)))
-    write_json(ckpt / "optimizer.json", meta)
-    if best is not None:
+    atomic_write(ckpt / "model.safetensors", lambda tmp: save_file(weights, str(tmp)))
+    atomic_write(ckpt / "optimizer.safetensors", lambda tmp: save_file(optimizer_tensors, str(tmp)))
+    write_json(ckpt / "optimizer.json", optimizer_meta)
+    if best == CURRENT:
+        _link(ckpt / "model.safetensors", ckpt / "best.safetensors")
+    elif best == PREVIOUS:
+        source = folder / previous / "best.safetensors" if previous else None
+        if source is not None and source.is_file() and source != ckpt / "best.safetensors":
+            _link(source, ckpt / "best.safetensors")
+    elif isinstance(best, dict):
         atomic_write(ckpt / "best.safetensors", lambda tmp: save_file(best, str(tmp)))
     write_json(ckpt / "state.json", state)
     write_json(folder / POINTER, {"checkpoint": ckpt.name})
@@ -99,6 +135,59 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
         if old.name != ckpt.name:
             shutil.rmtree(old, ignore_errors=True)
     return ckpt
+
+
+def _link(source: Path, target: Path) -> None:
+    """``target`` becomes another name of ``source``'s bytes (atomically: a link beside, renamed)."""
+    try:
+        with atomic_path(target) as tmp:
+            tmp.unlink()
+            os.link(source, tmp)
+    except (OSError, LatentlabError):  # no hard links here: copy
+        atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+
+
+class CheckpointWriter:
+    """Saves checkpoints on a background thread, so training goes on while they are written.
+
+    :meth:`save` copies the weights and optimizer state (the training thread's only cost: about
+    0.2 s for fcn-1024's 25 M parameters, against 1-2 s to write and fsync 300 MB) and hands the
+    copies to one writer thread; the next save, and :meth:`wait`, first wait for the previous
+    write and raise its error. A checkpoint becomes the one in force only when its files are on
+    disk (:func:`write_checkpoint`), so a kill while one is written leaves the previous in force.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
+             best: Best = None) -> None:
+        self.wait()
+        check_finite(model, int(state["step"]))
+        weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+        tensors, meta = optimizer_to_files(optimizer, copy=True)
+        if isinstance(best, dict):
+            best = {k: v.clone() for k, v in best.items()}
+        args = (self.folder, weights, tensors, copy.deepcopy(meta), copy.deepcopy(state), best)
+        self._thread = threading.Thread(target=self._run, args=args, name="latentlab-checkpoint")
+        self._thread.start()
+
+    def _run(self, *args: Any) -> None:
+        try:
+            write_checkpoint(*args)
+        except BaseException as exc:  # noqa: BLE001 (handed to the training thread by wait())
+            self._error = exc
+
+    def wait(self) -> None:
+        """Block until the last checkpoint is written; raise what its writing raised."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
 
 
 def _in_force(folder: Path, warn: bool = True) -> str | None:

@@ -25,7 +25,15 @@ from latentlab.allocator import release_free_memory
 from latentlab.errors import LatentlabError
 from latentlab.losses import LossTerms
 from latentlab.train.batches import ImageBatches
-from latentlab.train.checkpoints import latest_checkpoint, load_checkpoint, load_tensors, save_checkpoint
+from latentlab.train.checkpoints import (
+    CURRENT,
+    PREVIOUS,
+    Best,
+    CheckpointWriter,
+    latest_checkpoint,
+    load_checkpoint,
+    load_tensors,
+)
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 PRECISIONS = {"32": "32-true", "32-true": "32-true", "bf16-mixed": "bf16-mixed", "bf16-true": "bf16-true",
@@ -84,6 +92,7 @@ class TrainState:
     partial_count: int = 0
     epoch_seconds: float = 0.0
     best: float = math.inf
+    best_step: int = -1  # the step whose weights are the best so far (-1: none yet)
     bad_epochs: int = 0
     stopped_early: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
@@ -161,6 +170,8 @@ class Trainer:
         self.state = TrainState()
         self.steps_per_epoch = 0
         self.best_state: dict[str, Tensor] | None = None
+        self._saved_best_step = -1  # best_step of the checkpoint in force
+        self.writer = CheckpointWriter(checkpoint_dir) if checkpoint_dir is not None else None
         self.memory_format = torch.contiguous_format
         self._t0 = 0.0  # perf_counter at the start of the current epoch (less time before a resume)
 
@@ -194,6 +205,8 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_epoch_end(self, row)
             self._checkpoint(module, optimizer)
+        if self.writer is not None:
+            self.writer.wait()  # the last checkpoint is on disk before fit returns
         optimizer.zero_grad(set_to_none=True)
         set_memory_format(model, optimizer, torch.contiguous_format)  # hand back the usual layout
         for cb in self.callbacks:
@@ -248,7 +261,7 @@ class Trainer:
         st.batch_in_epoch, st.partial, st.partial_count, st.epoch_seconds = 0, {}, 0, 0.0
         watched = row.get("val_loss", row.get("train_loss", math.inf))
         if watched < st.best:
-            st.best, st.bad_epochs = watched, 0
+            st.best, st.bad_epochs, st.best_step = watched, 0, st.step
             self.best_state = {k: v.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
                                for k, v in module.state_dict().items()}
         else:
@@ -283,8 +296,19 @@ class Trainer:
     def _checkpoint(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
         if self.checkpoint_dir is None or not self.is_global_zero:
             return
+        assert self.writer is not None
         inner = getattr(module, "module", module)
-        save_checkpoint(self.checkpoint_dir, inner, optimizer, asdict(self.state), self.best_state)
+        st = self.state
+        best: Best = None
+        if self.best_state is not None:
+            if st.best_step == st.step:
+                best = CURRENT  # these weights: a link, not a second copy
+            elif st.best_step == self._saved_best_step:
+                best = PREVIOUS  # unchanged since the checkpoint in force: a link to its file
+            else:
+                best = self.best_state
+        self.writer.save(inner, optimizer, asdict(st), best)
+        self._saved_best_step = st.best_step if self.best_state is not None else -1
 
     def _resume(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
         assert self.checkpoint_dir is not None
@@ -299,3 +323,4 @@ class Trainer:
         best_path = ckpt / "best.safetensors"
         if best_path.is_file():
             self.best_state = load_tensors(best_path)
+            self._saved_best_step = self.state.best_step
