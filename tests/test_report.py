@@ -84,7 +84,7 @@ def test_errors_are_one_line_and_leave_the_old_report(tiny_run: Path, tmp_path: 
     runner = CliRunner()
     old = tmp_path / "old.html"
     old.write_text("old report")
-    bad_data = runner.invoke(app, ["report", str(tiny_run), "--data", "digits", "--out", str(old)])
+    bad_data = runner.invoke(app, ["report", str(tiny_run), "--data", "digits", "--out", str(old), "--overwrite"])
     assert bad_data.exit_code == 2 and "Traceback" not in bad_data.output
     assert old.read_text() == "old report"
     for args in (["report", str(tmp_path / "missing")],

@@ -38,7 +38,7 @@ def test_edit_writes_difference_maps_and_descriptions(tiny_run, tmp_path) -> Non
         assert e["factors"] is not None and "mouth" in e["factors"]  # faces data: known factors reported
     custom = tmp_path / "sub" / "d.json"
     result = invoke("edit", tiny_run, "--data", "faces:20", "--edit", "z[0]=1", "--out", out,
-                    "--json", custom)
+                    "--json", custom, "--overwrite")  # edit.png is there from the first call
     assert result.exit_code == 0 and custom.is_file()
 
 

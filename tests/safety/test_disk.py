@@ -121,7 +121,7 @@ def test_cli_figure_on_a_full_disk_keeps_the_old_figure(tiny_run: Path, tmp_path
     assert code == 0, text
     first = figure.read_bytes()
     _fail_with(monkeypatch, errno.ENOSPC)
-    code, text = _invoke("reconstruct", run, "--index", "2,3", "--out", figure)
+    code, text = _invoke("reconstruct", run, "--index", "2,3", "--out", figure, "--overwrite")
     assert code == 2
     assert f"{figure}: cannot write (no space left on the device)" in text
     assert figure.read_bytes() == first

@@ -1,5 +1,8 @@
 """What ``latentlab score`` and ``latentlab evaluate`` do, as plain functions over a run.
 
+* :func:`score_run` and :func:`evaluate_run` are the two commands, one call each: build the
+  detector from a run, check the score before any data is read, fit it on the run's normal
+  images (:func:`fit_images`) and write the outputs (refusing existing ones unless ``overwrite``).
 * :func:`write_scores` streams the scores of a (maybe memory-mapped, large) set into the
   course's Kaggle file, ``ID,score`` with IDs from 0, written atomically.
 * :func:`evaluate` computes ROC AUC and PR AUC against 0/1 labels and writes the ROC curve, a
@@ -9,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +21,20 @@ import numpy as np
 import torch
 
 from latentlab.anomaly.detector import ReconstructionDetector, as_images
-from latentlab.anomaly.metrics import Evaluation, check_labels, evaluate_scores
-from latentlab.anomaly.scores import stream_scores
+from latentlab.anomaly.metrics import (
+    Evaluation,
+    check_contamination,
+    check_labels,
+    data_columns,
+    evaluate_scores,
+    labels_from,
+)
+from latentlab.anomaly.scores import DEFAULT_PARTS, needs_stats, stream_scores
+from latentlab.data.imageset import ImageSet
 from latentlab.errors import LatentlabError
 from latentlab.io import atomic_path
+from latentlab.outputs import refuse_existing
+from latentlab.runs import Run
 
 FIGURES = ("roc.png", "histogram.png", "most_anomalous.png", "least_anomalous.png")
 
@@ -84,7 +98,7 @@ def evaluate(detector: ReconstructionDetector, images: Any, labels: np.ndarray, 
         raise LatentlabError(f"--k {k}: expected a positive integer")
     scores = detector.decision_function(images)
     result = evaluate_scores(scores, y, detector.threshold_)
-    paths = [out_dir / f"{prefix}{name}" for name in FIGURES]
+    paths = figure_paths(out_dir, prefix)
     plot_roc(scores, y, paths[0], title=f"{detector.score}: ROC AUC {result.roc_auc:.4f}")
     plot_histogram(scores, y, detector.threshold_, paths[1], score_name=detector.score)
     order = np.argsort(-scores, kind="stable")
@@ -96,10 +110,68 @@ def evaluate(detector: ReconstructionDetector, images: Any, labels: np.ndarray, 
     return EvaluateResult(result, scores, paths)
 
 
-def check_outputs(paths: list[Path], overwrite: bool) -> None:
-    """Refuse existing outputs (unless ``overwrite``) before any work is done."""
-    for path in paths:
-        if path.exists() and (path.is_dir() or not overwrite):
-            what = "is a folder" if path.is_dir() else "exists; pass --overwrite to replace it"
-            raise LatentlabError(f"{path}: {what}")
+def figure_paths(out_dir: Path, prefix: str = "") -> list[Path]:
+    """The figures :func:`evaluate` writes: ``out_dir/<prefix><name>`` for each of :data:`FIGURES`."""
+    return [Path(out_dir) / f"{prefix}{name}" for name in FIGURES]
 
+
+# ---------------------------------------------------------------- the two commands
+
+
+def fit_images(run: Run, train_data: str | None = None, train_where: str | None = None,
+               fit_limit: int | None = 5000) -> ImageSet:
+    """The normal images to fit on: the run's training data (or ``train_data``), the rows that
+    match the filter ``train_where`` (e.g. ``label==3``), at most ``fit_limit`` of them."""
+    from latentlab.latent.where import select
+
+    data = run.data(train_data)
+    rows = np.arange(len(data)) if train_where is None else select(train_where, data_columns(data), "--train-where")
+    return data.subset(fit_rows(rows, fit_limit))  # a PreparedSet, as ``data``
+
+
+def _detector(run: Any, score: str, parts: Sequence[str], contamination: float, batch_size: int,
+              n_components: int, progress: bool) -> ReconstructionDetector:
+    """The detector over ``run``, checked: a score the model cannot give is one line before any data is read."""
+    return ReconstructionDetector(run, score=score, contamination=contamination, parts=parts,
+                                  batch_size=batch_size, n_components=n_components, progress=progress).check()
+
+
+def _images(run: Run, data: Any) -> Any:
+    return run.data(data) if data is None or isinstance(data, str) else data
+
+
+def score_run(run: Any, data: Any, out: Path, *, score: str = "course", parts: Sequence[str] = DEFAULT_PARTS,
+              train_data: str | None = None, train_where: str | None = None, fit_limit: int | None = 5000,
+              n_components: int = 8, batch_size: int = 256, progress: bool = False,
+              overwrite: bool = False) -> int:
+    """``latentlab score``: write one anomaly score per image of ``data`` (a spec or a PreparedSet)
+    to the CSV ``out`` (``ID,score``, higher = more anomalous); returns how many.
+
+    ``run`` is a run folder, a Run or a model. Latent and combined scores are first fitted on
+    :func:`fit_images`. An existing ``out`` is refused unless ``overwrite``.
+    """
+    refuse_existing([out], overwrite)
+    det = _detector(run, score, parts, 0.05, batch_size, n_components, progress)
+    images = _images(det.run, data)
+    if needs_stats(score):
+        det.fit(fit_images(det.run, train_data, train_where, fit_limit))
+    return write_scores(det, images, out)
+
+
+def evaluate_run(run: Any, data: Any, labels: str | np.ndarray, out_dir: Path, *, score: str = "mse",
+                 parts: Sequence[str] = DEFAULT_PARTS, train_data: str | None = None,
+                 train_where: str | None = None, fit_limit: int | None = 5000, contamination: float = 0.05,
+                 k: int = 8, prefix: str = "", n_components: int = 8, batch_size: int = 256,
+                 progress: bool = False, overwrite: bool = False) -> EvaluateResult:
+    """``latentlab evaluate``: fit the detector on :func:`fit_images` (the threshold is the
+    ``1 - contamination`` quantile of their scores), score ``data`` and compare with ``labels``
+    (0/1 per image, 1 = anomaly: an array, a .npy/.csv/.txt file or a filter such as ``label!=3``);
+    writes :func:`figure_paths` (refused when they exist, unless ``overwrite``)."""
+    refuse_existing(figure_paths(out_dir, prefix), overwrite)
+    check_contamination(contamination)
+    det = _detector(run, score, parts, contamination, batch_size, n_components, progress)
+    test = _images(det.run, data)
+    y = labels_from(labels, test) if isinstance(labels, str) else labels
+    y = check_labels(y, len(test), f"--labels {labels}" if isinstance(labels, str) else "labels")
+    det.fit(fit_images(det.run, train_data, train_where, fit_limit))
+    return evaluate(det, test, y, out_dir, k=k, prefix=prefix)

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from latentlab.cli.common import check_out_file, command, console
+from latentlab.cli.common import command, console
 from latentlab.errors import LatentlabError
-
-if TYPE_CHECKING:
-    from latentlab.anomaly.detector import ReconstructionDetector
-    from latentlab.runs import Run
 
 app = typer.Typer()
 
@@ -23,30 +18,6 @@ SCORE_HELP = "mse, course, ssim, elbo (VAE), mahalanobis, gmm or combined"
 
 def _parts(text: str) -> tuple[str, ...]:
     return tuple(p for p in text.replace(" ", "").split(",") if p)
-
-
-def _detector(run: Path, score: str, parts: str, contamination: float, batch_size: int, components: int,
-              quiet: bool) -> tuple[Run, ReconstructionDetector]:
-    from latentlab.anomaly.detector import ReconstructionDetector
-    from latentlab.runs import open_run
-
-    r = open_run(run)
-    det = ReconstructionDetector(r, score=score, contamination=contamination, parts=_parts(parts),
-                                 batch_size=batch_size, n_components=components, progress=not quiet)
-    det._check()  # a score the model cannot give: one line before any data is read
-    return r, det
-
-
-def _train_images(r, train_data: str | None, train_where: str | None, fit_limit: int | None):  # type: ignore[no-untyped-def]
-    """The normal images to fit on: the run's training data (or --train-data), filtered, at most --fit-limit."""
-    import numpy as np
-
-    from latentlab.anomaly.evaluate import fit_rows
-    from latentlab.anomaly.metrics import data_columns
-    from latentlab.latent.where import select
-    data = r.data(train_data)
-    rows = np.arange(len(data)) if train_where is None else select(train_where, data_columns(data), "--train-where")
-    return data.subset(fit_rows(rows, fit_limit))
 
 
 @command(app, "score")
@@ -67,15 +38,11 @@ def score_cmd(
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
     """Write the course's Kaggle file: one anomaly score per image (higher = more anomalous)."""
-    from latentlab.anomaly.evaluate import write_scores
-    from latentlab.anomaly.scores import needs_stats
+    from latentlab.anomaly.evaluate import score_run
 
-    check_out_file(out, overwrite)
-    r, det = _detector(run, score, parts, 0.05, batch_size, components, quiet)
-    images = r.data(data)
-    if needs_stats(score):
-        det.fit(_train_images(r, train_data, train_where, fit_limit))
-    n = write_scores(det, images, out)
+    n = score_run(run, data, out, score=score, parts=_parts(parts), train_data=train_data, train_where=train_where,
+                  fit_limit=fit_limit, n_components=components, batch_size=batch_size, progress=not quiet,
+                  overwrite=overwrite)
     console.print(f"{n} scores ({score}) written to {out}", highlight=False, soft_wrap=True)
 
 
@@ -102,16 +69,12 @@ def evaluate_cmd(
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
     """ROC AUC and PR AUC against labels; ROC curve, score histogram and the extreme images."""
-    from latentlab.anomaly.evaluate import FIGURES, check_outputs, evaluate
-    from latentlab.anomaly.metrics import check_contamination, check_labels, labels_from
+    from latentlab.anomaly.evaluate import evaluate_run
 
-    check_outputs([out_dir / f"{prefix}{name}" for name in FIGURES], overwrite)
-    check_contamination(contamination)
-    r, det = _detector(run, score, parts, contamination, batch_size, components, quiet)
-    test = r.data(data)
-    y = check_labels(labels_from(labels, test), len(test), f"--labels {labels}")
-    det.fit(_train_images(r, train_data, train_where, fit_limit))
-    result = evaluate(det, test, y, out_dir, k=k, prefix=prefix)
+    result = evaluate_run(run, data, labels, out_dir, score=score, parts=_parts(parts), train_data=train_data,
+                          train_where=train_where, fit_limit=fit_limit, contamination=contamination, k=k,
+                          prefix=prefix, n_components=components, batch_size=batch_size, progress=not quiet,
+                          overwrite=overwrite)
     e = result.evaluation
     console.print(f"{e.n} images, {e.n_anomalies} anomalous; score {score}", highlight=False, soft_wrap=True)
     console.print(f"ROC AUC {e.roc_auc:.4f}", highlight=False, soft_wrap=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +15,8 @@ from latentlab.errors import LatentlabError
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
 err_console = Console(stderr=True)
+
+OVERWRITE = typer.Option(False, "--overwrite", help="replace existing output files")
 
 
 def fail(message: str) -> typer.Exit:
@@ -75,12 +76,8 @@ def parse_floats(text: str | None, what: str) -> list[float] | None:
 
 
 def check_out_file(path: Path, overwrite: bool) -> Path:
-    if path.exists() and not overwrite:
-        raise LatentlabError(f"{path}: exists; pass --overwrite to replace it")
-    if path.exists() and path.is_dir():
-        raise LatentlabError(f"{path}: is a folder; expected a file name")
+    """``path`` when it can be written: not a folder, and not there unless ``overwrite``."""
+    from latentlab.outputs import refuse_existing
+
+    refuse_existing([path], overwrite)
     return path
-
-
-def is_interactive() -> bool:
-    return sys.stdout.isatty()

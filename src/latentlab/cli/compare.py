@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from latentlab.cli.common import command, console
+from latentlab.cli.common import check_out_file, command, console
 from latentlab.errors import LatentlabError
 
 app = typer.Typer()
@@ -23,7 +23,7 @@ def compare_ae_vae(
     latent_dim: int = typer.Option(8, "--latent-dim", help="latent size of both models when training"),
     backbone: str = typer.Option("fcn", "--backbone", help="fcn or conv, when training"),
     seed: int = typer.Option(0, "--seed"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace runs already in --out"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace the page and runs already in --out"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
 ) -> None:
     """A plain AE beside a VAE: the textbook claims measured, on one HTML page.
@@ -42,6 +42,7 @@ def compare_ae_vae(
         raise LatentlabError("--ae and --vae: give both run folders, or neither to train a new pair")
     if out.exists() and not out.is_dir():
         raise LatentlabError(f"--out {out}: exists and is not a folder")
+    check_out_file(out / PAGE, overwrite)
     images = None
     if ae is None or vae is None:
         if not data:

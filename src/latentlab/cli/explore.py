@@ -1,45 +1,27 @@
 """``latentlab traverse | interpolate | sample | latent-map | attribute``: look around the latent space.
 
-Each command parses its options, calls :mod:`latentlab.latent.tools`, draws with
-:mod:`latentlab.viz.latent` and prints what it measured.
+Each command parses its options, calls one function of :mod:`latentlab.latent.figures` (which
+computes with :mod:`latentlab.latent.tools` and writes the figure) and prints what it measured.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
 import typer
 from rich.table import Table
 
-from latentlab.cli.common import command, console, parse_floats, parse_ints
-from latentlab.errors import LatentlabError
+from latentlab.cli.common import OVERWRITE, command, console, parse_floats, parse_ints
+
+if TYPE_CHECKING:
+    from latentlab.latent.tools import Traversal
 
 app = typer.Typer()
 
 RUN = typer.Argument(..., help="a run folder")
 DATA = typer.Option(None, "--data", help="data spec (default: the run's training data)")
 LIMIT = typer.Option(5000, "--limit", help="encode at most this many images for ranges and statistics")
-
-
-def _open(run: Path, data: str | None):  # type: ignore[no-untyped-def]
-    from latentlab.runs import open_run
-
-    r = open_run(run)
-    return r, r.data(data)
-
-
-def _uint8_grid(images: torch.Tensor, value_range: tuple[float, float]) -> np.ndarray:
-    """(R, S, C, H, W) model-space tensor -> uint8 (R, S, H, W, C)."""
-    from latentlab.data.batches import to_uint8
-
-    flat = to_uint8(images.flatten(0, 1), value_range)  # (R*S, H, W, C)
-    return flat.reshape(images.shape[0], images.shape[1], *flat.shape[1:])
-
-
-def _sibling(out: Path, suffix: str) -> Path:
-    return out.with_name(out.stem + suffix)
 
 
 @command(app, "traverse")
@@ -54,31 +36,21 @@ def traverse_cmd(
     gif: Path | None = typer.Option(None, "--gif", help="folder for one animated GIF per element"),
     limit: int = LIMIT,
     out: Path = typer.Option(Path("traverse.png"), "--out"),
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """One row per latent element decoded over its range; the elements ranked by their effect."""
-    from latentlab.io import write_json
-    from latentlab.latent.tools import traversal
-    from latentlab.viz.latent import save_gif, traversal_figure
+    from latentlab.latent.figures import traverse_run
 
-    element_list = parse_ints(elements, "--elements")
-    r, images = _open(run, data)
-    t = traversal(r, images, index, elements=element_list, top=top, steps=steps, rank_by=rank_by, limit=limit)
-    pictures = _uint8_grid(t.images, r.value_range)  # (K, S, H, W, C)
-    score = {s.element: (rank, s) for rank, s in enumerate(t.ranking, 1)}
-    labels = [f"z[{d}]  #{score[d][0]}\neffect {score[d][1].effect:.3g}" for d in t.elements]
-    traversal_figure(pictures, t.values.numpy(), t.elements, t.own.tolist(), t.marked, out, labels,
-                     title=f"{run.name}: image #{t.index}, elements ranked by {t.rank_by}")
-    ranking_path = write_json(_sibling(out, ".ranking.json"),
-                              {"run": str(run), "data": images.spec, **t.to_dict()})
+    t = traverse_run(run, data, index, out, elements=parse_ints(elements, "--elements"), top=top, steps=steps,
+                     rank_by=rank_by, limit=limit, gif=gif, overwrite=overwrite)
     _print_ranking(t)
+    figure, ranking_path, *_ = t.files
     if gif is not None:
-        for k, d in enumerate(t.elements):
-            save_gif(pictures[k], gif / f"z{d}.gif")
         console.print(f"GIFs written to {gif}/ (z<element>.gif)")
-    console.print(f"figure written to {out}; ranking written to {ranking_path}")
+    console.print(f"figure written to {figure}; ranking written to {ranking_path}")
 
 
-def _print_ranking(t) -> None:  # type: ignore[no-untyped-def]
+def _print_ranking(t: Traversal) -> None:
     table = Table(title=f"latent elements ranked by {t.rank_by} (over {t.ranked_on} images)",
                   title_justify="left")
     for name in ("rank", "element", "effect", "spread", *(["KL"] if t.ranking[0].kl is not None else []),
@@ -102,24 +74,14 @@ def interpolate_cmd(
     steps: int = typer.Option(10, "--steps", help="decoded images, both ends included"),
     spherical: bool = typer.Option(False, "--spherical", help="walk the great circle (slerp)"),
     out: Path = typer.Option(Path("interpolate.png"), "--out"),
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """Decode the latents on the way from one image's latent to another's."""
-    from latentlab.data.batches import to_uint8
-    from latentlab.latent.explore import check_steps, interpolate
-    from latentlab.latent.tools import inputs
-    from latentlab.viz.latent import strip_figure
+    from latentlab.latent.figures import interpolate_run
 
-    check_steps(steps)
-    r, images = _open(run, data)
-    a, b = images.check_index([start, end])
-    x = inputs(r, images, [a, b])
-    path = interpolate(r.model, x[:1], x[1:], steps, spherical=spherical)
-    ends = to_uint8(x, r.value_range)
-    row = [ends[0], *to_uint8(path, r.value_range), ends[1]]
-    titles = [f"#{a}", *[f"t={t:.2f}" for t in [i / (steps - 1) for i in range(steps)]], f"#{b}"]
+    i = interpolate_run(run, data, start, end, out, steps=steps, spherical=spherical, overwrite=overwrite)
     kind = "spherical" if spherical else "linear"
-    strip_figure([row], [titles], out, suptitle=f"{run.name}: {kind} interpolation from #{a} to #{b}")
-    console.print(f"{kind} interpolation #{a} -> #{b} in {steps} steps; figure written to {out}")
+    console.print(f"{kind} interpolation #{i.start} -> #{i.end} in {steps} steps; figure written to {out}")
 
 
 @command(app, "sample")
@@ -130,21 +92,12 @@ def sample_cmd(
     seed: int = typer.Option(0, "--seed"),
     limit: int = LIMIT,
     out: Path = typer.Option(Path("samples.png"), "--out"),
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """Decode random latents: N(0, I) for a VAE; for a plain AE also a Gaussian fitted to its codes."""
-    from latentlab.data.batches import to_uint8
-    from latentlab.latent.tools import samples
-    from latentlab.runs import open_run
+    from latentlab.latent.figures import sample_run
 
-    if n < 1:
-        raise LatentlabError(f"--n {n}: expected a positive number of samples")
-    r = open_run(run)
-    images = None if r.model.is_variational else r.data(data)
-    s = samples(r, images, n=n, seed=seed, limit=limit)
-    from latentlab.viz.latent import sample_figure
-
-    sample_figure([to_uint8(x, r.value_range) for _, _, x in s.sets], [title for _, title, _ in s.sets], out,
-                  suptitle=f"{run.name}: {n} samples per grid (seed {seed})")
+    s = sample_run(run, data, out, n=n, seed=seed, limit=limit, overwrite=overwrite)
     for source, title, _ in s.sets:
         console.print(f"{source}: {title}", highlight=False)
     console.print(f"figure written to {out}")
@@ -158,23 +111,16 @@ def latent_map_cmd(
     limit: int = typer.Option(2000, "--limit", help="encode at most this many images"),
     grid: int = typer.Option(15, "--grid", help="decoded grid size for a 2-element latent"),
     out: Path = typer.Option(Path("latent_map.png"), "--out"),
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """Scatter of the encoded data coloured by label; a 2-element latent also gets its decoded plane."""
-    from latentlab.latent.tools import latent_map
-    from latentlab.viz.latent import latent_map_figure
+    from latentlab.latent.figures import latent_map_run
 
-    r, images = _open(run, data)
-    m = latent_map(r, images, method=method, limit=limit, grid=grid)
-    plane = None
-    if m.plane is not None:
-        pics, v0, v1 = m.plane
-        plane = (_uint8_grid(pics, r.value_range), v0.numpy(), v1.numpy())
-    latent_map_figure(m.xy, m.labels, images.label_names, m.axis_names, out, plane=plane,
-                      title=f"{run.name}: {len(m.xy)} images of {images.spec}")
+    m = latent_map_run(run, data, out, method=method, limit=limit, grid=grid, overwrite=overwrite)
     what = {"plane": f"2-element latent: scatter and the decoded {grid} x {grid} plane",
-            "identity": f"{r.model.latent_dim}-element latent: scatter of its values",
-            "pca": f"{r.model.latent_dim}-element latent: PCA projection scatter",
-            "tsne": f"{r.model.latent_dim}-element latent: t-SNE projection scatter"}[
+            "identity": f"{m.latent_dim}-element latent: scatter of its values",
+            "pca": f"{m.latent_dim}-element latent: PCA projection scatter",
+            "tsne": f"{m.latent_dim}-element latent: t-SNE projection scatter"}[
         "plane" if m.kind == "plane" else m.method]
     console.print(f"{what}; figure written to {out}", highlight=False)
 
@@ -189,24 +135,13 @@ def attribute_cmd(
     strengths: str = typer.Option("-2,-1,0,1,2", "--strengths", help="multiples of the vector to add"),
     limit: int = LIMIT,
     out: Path = typer.Option(Path("attribute.png"), "--out"),
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """Attribute vector: mean latent of one group minus the other, added to an image at several strengths."""
-    from latentlab.data.batches import to_uint8
-    from latentlab.latent.tools import attribute
-    from latentlab.latent.where import parse_where
-    from latentlab.viz.latent import diff_map, strip_figure
+    from latentlab.latent.figures import attribute_run
 
-    parse_where(where)  # syntax errors before any loading
-    if versus is not None:
-        parse_where(versus)
-    values = parse_floats(strengths, "--strengths") or []
-    r, images = _open(run, data)
-    a = attribute(r, images, where, versus, apply_to, values, spec=data, limit=limit)
-    row = [to_uint8(a.x, r.value_range)[0], *to_uint8(a.images, r.value_range)]
-    titles = [f"original #{a.index}", *[f"strength {s:g}" for s in a.strengths]]
-    diffs = np.stack([diff_map(img.numpy(), a.reference.numpy()) for img in a.images])  # (S, H, W)
-    strip_figure([row], [titles], out, diffs=diffs, diff_titles=["minus reconstruction"] * len(diffs),
-                 suptitle=f"'{a.where}' ({a.n_where}) minus '{a.versus}' ({a.n_versus})")
+    a = attribute_run(run, data, where, versus, apply_to, parse_floats(strengths, "--strengths") or [], out,
+                      limit=limit, overwrite=overwrite)
     console.print(f"attribute vector: mean z of '{a.where}' ({a.n_where} images) minus '{a.versus}' "
                   f"({a.n_versus} images); length {float(a.vector.norm()):.4g}", highlight=False)
     for s, d in zip(a.strengths, a.descriptions, strict=True):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from latentlab.cli.common import command, console
+from latentlab.cli.common import OVERWRITE, check_out_file, command, console
 from latentlab.errors import LatentlabError
 
 app = typer.Typer()
@@ -33,8 +33,11 @@ def summary(
     show_repr: bool = typer.Option(False, "--repr", help="print the module tree as print(model) does"),
     depth: int = typer.Option(4, "--depth", help="table depth"),
     diagram: Path | None = typer.Option(None, "--diagram", help="also draw the architecture to this PNG/SVG"),
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """Print the layers with output shapes and parameter counts (and the total)."""
+    if diagram is not None:
+        check_out_file(diagram, overwrite)
     m = model_for(run, preset, model)
     if show_repr:
         console.print(repr(m), markup=False, highlight=False)
@@ -44,10 +47,7 @@ def summary(
         console.print(str(summary_table(m, depth=depth)), markup=False, highlight=False)
     console.print(f"{m.describe()}", highlight=False)
     if diagram is not None:
-        from latentlab.viz import architecture
+        from latentlab.viz.architecture import draw_diagram
 
-        draw = getattr(architecture, "draw_diagram", None)
-        if draw is None:
-            raise LatentlabError("--diagram: not available in this version")
-        draw(m, diagram)
+        draw_diagram(m, diagram)
         console.print(f"diagram written to {diagram}")

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from latentlab.cli.common import command, console, parse_ints
+from latentlab.cli.common import OVERWRITE, command, console, parse_ints
+
+if TYPE_CHECKING:
+    from latentlab.latent.apply import EditResult
 
 app = typer.Typer()
-
-
-def _open(run: Path, data: str | None, index: list[int]):  # type: ignore[no-untyped-def]
-    from latentlab.runs import open_run
-
-    r = open_run(run)
-    images = r.data(data)
-    rows = images.check_index(index)
-    return r, images, r.inputs(images, rows), rows
 
 
 @command(app, "reconstruct")
@@ -27,21 +22,13 @@ def reconstruct_cmd(
     data: str | None = typer.Option(None, "--data", help="data spec (default: the run's training data)"),
     index: str = typer.Option("0,1,2,3", "--index", help="image indices, e.g. 0,5,9"),
     out: Path = typer.Option(Path("reconstruction.png"), "--out"),
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """Original above, reconstruction below, with the per-image error."""
-    from latentlab.data.batches import to_uint8
-    from latentlab.latent.apply import reconstruct
-    from latentlab.losses import per_image_mse
-    from latentlab.viz.grids import image_grid
+    from latentlab.latent.figures import reconstruct_run
 
-    r, _, x, rows = _open(run, data, parse_ints(index, "--index") or [])
-    _, x_hat = reconstruct(r.model, x)
-    mse = per_image_mse(x_hat, x)
-    originals, recons = to_uint8(x, r.value_range), to_uint8(x_hat, r.value_range)
-    image_grid([list(originals), list(recons)],
-               [[f"#{i}" for i in rows], [f"MSE {m:.4f}" for m in mse.tolist()]], out,
-               row_labels=["original", "reconstruction"])
-    for i, m in zip(rows, mse.tolist(), strict=True):
+    rec = reconstruct_run(run, data, parse_ints(index, "--index") or [], out, overwrite=overwrite)
+    for i, m in zip(rec.rows, rec.mse, strict=True):
         console.print(f"image {i}: reconstruction MSE {m:.5f}", highlight=False)
     console.print(f"figure written to {out}")
 
@@ -54,34 +41,21 @@ def edit_cmd(
     index: str = typer.Option("0", "--index", help="image indices, e.g. 7 or 0,5"),
     out: Path = typer.Option(Path("edit.png"), "--out"),
     json_path: Path | None = typer.Option(None, "--json", help="JSON (default <out stem>.json)"),
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """Original | reconstruction | each edit with its difference map and measured description."""
-    from latentlab.latent.edits import parse_edit_groups
+    from latentlab.latent.figures import edit_run
 
-    edits = parse_edit_groups(edit)  # syntax errors before any loading; "a;b" is one combined panel
-    r, _, x, rows = _open(run, data, parse_ints(index, "--index") or [])
-    from latentlab.io import write_json
-    from latentlab.latent.apply import edit_images
-    from latentlab.latent.tools import describe_edit_result
-    from latentlab.viz.edits import edit_figure
-
-    result = edit_images(r.model, x, edits)
-    descriptions = describe_edit_result(r, result, data)
-    edit_figure(result, rows, r.value_range, out, descriptions=descriptions)
-    json_path = json_path or out.with_name(out.stem + ".json")
-    images = [{"index": i, "edits": [{"edit": e.text, **d.to_dict()}
-                                     for e, d in zip(edits, per_image, strict=True)]}
-              for i, per_image in zip(rows, descriptions, strict=True)]
-    write_json(json_path, {"run": str(run), "data": data or r.data_spec, "value_range": list(r.value_range),
-                           "images": images})
-    print_edit_table(result, rows)
-    for n, i in enumerate(rows):
-        for e, d in zip(edits, descriptions[n], strict=True):
+    report = edit_run(run, data, parse_ints(index, "--index") or [], edit, out, json_path, overwrite=overwrite)
+    print_edit_table(report.result, report.rows)
+    for n, i in enumerate(report.rows):
+        for e, d in zip(report.result.edits, report.descriptions[n], strict=True):
             console.print(f"image {i}, {e.text}: {d.text}", highlight=False)
-    console.print(f"figure written to {out}; descriptions written to {json_path}")
+    figure, json_file = report.files
+    console.print(f"figure written to {figure}; descriptions written to {json_file}")
 
 
-def print_edit_table(result, rows: list[int]) -> None:  # type: ignore[no-untyped-def]
+def print_edit_table(result: EditResult, rows: list[int]) -> None:
     D = result.z.shape[1]
     for n, i in enumerate(rows):
         table = Table(title=f"image {i}: latent values", title_justify="left")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from latentlab.cli.common import command, console
+from latentlab.cli.common import OVERWRITE, check_out_file, command, console
 
 app = typer.Typer()
 
@@ -16,13 +16,15 @@ def report_cmd(
     run: Path = typer.Argument(..., help="a run folder"),
     data: str | None = typer.Option(None, "--data", help="data spec (default: the run's training data)"),
     out: Path | None = typer.Option(None, "--out", help="the page to write (default: RUN/report.html)"),
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """One self-contained HTML page about a run (default RUN/report.html).
 
     Architecture, loss curves, reconstructions, the course edits with measured descriptions, the
     ranked traversal and samples; images inlined, no network needed to open it.
     """
-    from latentlab.report import write_report
+    from latentlab.report import REPORT, write_report
 
+    out = check_out_file(out or run / REPORT, overwrite)
     path = write_report(run, data, out)
     console.print(f"report written to {path.resolve().as_uri()}", highlight=False, soft_wrap=True)

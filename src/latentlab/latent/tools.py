@@ -1,6 +1,6 @@
-"""The latent tools applied to a trained run and its data: what ``latentlab traverse``,
-``interpolate``, ``sample``, ``latent-map``, ``attribute`` and ``edit`` compute, as plain
-functions returning data (the CLI and the report draw and print it).
+"""The latent tools applied to a trained run and its data: what ``latentlab reconstruct``,
+``edit``, ``traverse``, ``interpolate``, ``sample``, ``latent-map`` and ``attribute`` compute,
+as plain functions returning data (:mod:`latentlab.latent.figures` draws it, the CLI prints it).
 
 Everything here composes :mod:`latentlab.latent.explore` and :mod:`latentlab.latent.describe`
 with a :class:`~latentlab.runs.Run`: images are prepared as in training, the encoded data
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,9 @@ from torch import Tensor
 
 from latentlab.errors import LatentlabError
 from latentlab.latent import explore
+from latentlab.latent.apply import EditResult, edit_images, reconstruct
 from latentlab.latent.describe import ChangeDescription, describe_change
+from latentlab.latent.edits import Edit, EditChain, parse_edit_groups
 from latentlab.runs import Run, as_run
 
 LIMIT = 5000  # encoded images used for ranges, spreads, fitted Gaussians and groups
@@ -56,6 +59,28 @@ def factor_model_for(run: Any, spec: str | None) -> Any:
     return FactorRegressor.for_faces()
 
 
+# ---------------------------------------------------------------- reconstruct
+
+
+@dataclass
+class Reconstruction:
+    rows: list[int]
+    x: Tensor  # (N, C, H, W) model input
+    x_hat: Tensor  # (N, C, H, W)
+    mse: list[float]  # per image
+
+
+def reconstruction(run: Any, data: Any, rows: Sequence[int]) -> Reconstruction:
+    """The given rows of ``data`` and their reconstructions, with the per-image MSE."""
+    from latentlab.losses import per_image_mse
+
+    run, data = opened(run, data)
+    index: list[int] = data.check_index(list(rows))
+    x = inputs(run, data, index)
+    _, x_hat = reconstruct(run.model, x)
+    return Reconstruction(rows=index, x=x.cpu(), x_hat=x_hat.cpu(), mse=per_image_mse(x_hat, x).tolist())
+
+
 # ---------------------------------------------------------------- edit
 
 
@@ -64,6 +89,45 @@ def describe_edit_result(run: Any, result: Any, spec: str | None) -> list[list[C
     from latentlab.latent.describe import describe_edits
 
     return describe_edits(result, run.value_range, factor_model_for(run, spec))
+
+
+@dataclass
+class EditReport:
+    """Edits of some images: the decoded edits and, per image and edit, the measured change."""
+
+    run: str | None  # the run folder
+    data: str  # the data spec
+    value_range: tuple[float, float]
+    rows: list[int]
+    result: EditResult
+    descriptions: list[list[ChangeDescription]]  # [image][edit]
+    files: list[Path] = field(default_factory=list)  # what edit_run wrote: the figure, the JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``latentlab edit``: per image, per edit, its measured description."""
+        images = [{"index": i, "edits": [{"edit": e.text, **d.to_dict()}
+                                         for e, d in zip(self.result.edits, per_image, strict=True)]}
+                  for i, per_image in zip(self.rows, self.descriptions, strict=True)]
+        return {"run": self.run, "data": self.data, "value_range": list(self.value_range), "images": images}
+
+
+def edit_report(run: Any, data: Any, rows: Sequence[int],
+                edits: Sequence[str | Edit | EditChain] | str) -> EditReport:
+    """Apply each edit (an expression such as ``z[0]*=3``; ``a;b`` is one combined edit) to the
+    latents of the given rows of ``data`` and measure what changed against the reconstruction."""
+    groups = edit_groups(edits)
+    run, data = opened(run, data)
+    index: list[int] = data.check_index(list(rows))
+    result = edit_images(run.model, inputs(run, data, index), groups)
+    return EditReport(run=None if run.path is None else str(run.path), data=data.spec, value_range=run.value_range,
+                      rows=index, result=result, descriptions=describe_edit_result(run, result, data.spec))
+
+
+def edit_groups(edits: Sequence[str | Edit | EditChain] | str) -> list[Edit | EditChain]:
+    """Parsed edits (one per string; ``a;b`` is one combined edit): syntax errors before any loading."""
+    if isinstance(edits, str):
+        return parse_edit_groups(edits)
+    return [parse_edit_groups(e)[0] if isinstance(e, str) else e for e in edits]
 
 
 # ---------------------------------------------------------------- traverse
@@ -80,6 +144,7 @@ class Traversal:
     ranking: list[explore.ElementScore]
     rank_by: str
     ranked_on: int  # images the ranking averaged over
+    files: list[Path] = field(default_factory=list)  # what traverse_run wrote: figure, ranking, GIFs
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "rank_by": self.rank_by, "images_ranked_on": self.ranked_on,
@@ -125,6 +190,36 @@ def traversal(run: Any, data: Any, index: int, *, elements: Sequence[int] | None
                      images=images.cpu(), ranking=ranking, rank_by=rank_by, ranked_on=ranked_on)
 
 
+# ---------------------------------------------------------------- interpolate
+
+
+@dataclass
+class Interpolation:
+    start: int
+    end: int
+    x: Tensor  # (2, C, H, W) the two images
+    images: Tensor  # (steps, C, H, W) decoded along the way, both ends included
+    spherical: bool
+
+    @property
+    def ts(self) -> list[float]:
+        """The position of each step, 0 to 1."""
+        steps = len(self.images)
+        return [i / (steps - 1) for i in range(steps)]
+
+
+def interpolation(run: Any, data: Any, start: int, end: int, steps: int = 10,
+                  spherical: bool = False) -> Interpolation:
+    """Decode ``steps`` latents on the way from the latent of image ``start`` to that of ``end``
+    (linear, or along the great circle when ``spherical``)."""
+    explore.check_steps(steps)
+    run, data = opened(run, data)
+    a, b = data.check_index([start, end])
+    x = inputs(run, data, [a, b])
+    images = explore.interpolate(run.model, x[:1], x[1:], steps, spherical=spherical)
+    return Interpolation(start=a, end=b, x=x.cpu(), images=images.cpu(), spherical=spherical)
+
+
 # ---------------------------------------------------------------- sample
 
 
@@ -135,13 +230,19 @@ class Samples:
     sets: list[tuple[str, str, Tensor]] = field(default_factory=list)  # (source, title, images (n, C, H, W))
 
 
+def check_count(n: int) -> int:
+    """``n`` samples: a positive integer."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise LatentlabError(f"--n {n}: expected a positive number of samples")
+    return n
+
+
 def samples(run: Any, data: Any | None, n: int = 64, seed: int = 0, limit: int | None = LIMIT) -> Samples:
     """VAE: z ~ N(0, I). Plain AE: z ~ N(0, I) and z ~ a Gaussian fitted to the encoded data."""
+    check_count(n)
     run = as_run(run)
-    if data is not None or not run.model.is_variational:  # a VAE samples its prior: no data needed
+    if not run.model.is_variational:  # a VAE samples its prior: no data needed
         run, data = opened(run, data)
-    if not isinstance(n, int) or n < 1:
-        raise LatentlabError(f"--n {n}: expected a positive number of samples")
     model = run.model
     out = Samples()
     _, x = explore.sample(model, n, source="prior", generator=torch.Generator().manual_seed(seed))
@@ -166,6 +267,7 @@ class LatentMap:
     xy: np.ndarray  # (N, 2)
     axis_names: list[str]
     labels: np.ndarray | None
+    latent_dim: int
     plane: tuple[Tensor, Tensor, Tensor] | None = None  # (images (n, n, C, H, W), z0 values, z1 values)
 
 
@@ -182,10 +284,10 @@ def latent_map(run: Any, data: Any, method: str = "pca", limit: int | None = 200
     xy, names = explore.project(z_data, method)
     labels = None if data.labels is None else np.asarray(data.labels[: len(z_data)])
     if d != 2:
-        return LatentMap("projection", method if d > 2 else "identity", xy, names, labels)
+        return LatentMap("projection", method if d > 2 else "identity", xy, names, labels, latent_dim=d)
     lo, hi = explore.latent_ranges(run.model, z_data)
     images, v0, v1 = explore.plane_grid(run.model, lo, hi, grid)
-    return LatentMap("plane", "identity", xy, names, labels, (images.cpu(), v0, v1))
+    return LatentMap("plane", "identity", xy, names, labels, latent_dim=d, plane=(images.cpu(), v0, v1))
 
 
 # ---------------------------------------------------------------- attribute vectors
@@ -218,11 +320,11 @@ def attribute(run: Any, data: Any, where: str, versus: str | None, apply_to: int
               strengths: Sequence[float], spec: str | None = None, limit: int | None = LIMIT) -> Attribute:
     """mean z of the rows matching ``where`` minus that of ``versus`` (default: all other rows),
     added to the latent of image ``apply_to`` at each strength."""
-    run, data = opened(run, data)
     from latentlab.latent.where import parse_where, select
 
-    w = parse_where(where)
+    w = parse_where(where)  # syntax errors before any loading
     v = parse_where(versus) if versus is not None else None
+    run, data = opened(run, data)
     [index] = data.check_index([apply_to])
     if not strengths:
         raise LatentlabError("--strengths: expected at least one number")
@@ -240,7 +342,7 @@ def attribute(run: Any, data: Any, where: str, versus: str | None, apply_to: int
         steps = torch.tensor([float(s) for s in strengths], dtype=z.dtype, device=z.device)
         images = run.model.decode(z + steps[:, None] * vector.to(z)[None]).cpu()
         reference = run.model.decode(z)[0].cpu()
-    fm = factor_model_for(run, spec)
+    fm = factor_model_for(run, spec or data.spec)
     descriptions = [describe_change(reference, img, run.value_range, fm) for img in images]
     return Attribute(where=where, versus=versus or f"not ({where})", n_where=len(rows_w),
                      n_versus=len(rows_v), vector=vector, index=index,

@@ -180,13 +180,14 @@ class CheckpointWriter:
         except BaseException as exc:  # noqa: BLE001 (handed to the training thread by wait())
             self._error = exc
 
-    def wait(self) -> None:
-        """Block until the last checkpoint is written; raise what its writing raised."""
+    def wait(self, raise_error: bool = True) -> None:
+        """Block until the last checkpoint is written; raise what its writing raised (unless
+        ``raise_error`` is False: training is already stopping for another reason)."""
         if self._thread is not None:
             self._thread.join()
             self._thread = None
         error, self._error = self._error, None
-        if error is not None:
+        if error is not None and raise_error:
             raise error
 
 

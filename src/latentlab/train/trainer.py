@@ -195,16 +195,21 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_fit_start(self)
         st = self.state
-        while st.epoch < cfg.epochs and not st.stopped_early:
-            row = self._train_epoch(module, optimizer, loss_fn, train)
-            if val is not None:
-                row.update({f"val_{k}": v for k, v in self.evaluate(module, loss_fn, val).items()})
-            row["lr"] = float(optimizer.param_groups[0]["lr"])
-            row["seconds"] = round(time.perf_counter() - self._t0, 3)
-            self._end_epoch(module, row)
-            for cb in self.callbacks:
-                cb.on_epoch_end(self, row)
-            self._checkpoint(module, optimizer)
+        try:
+            while st.epoch < cfg.epochs and not st.stopped_early:
+                row = self._train_epoch(module, optimizer, loss_fn, train)
+                if val is not None:
+                    row.update({f"val_{k}": v for k, v in self.evaluate(module, loss_fn, val).items()})
+                row["lr"] = float(optimizer.param_groups[0]["lr"])
+                row["seconds"] = round(time.perf_counter() - self._t0, 3)
+                self._end_epoch(module, row)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, row)
+                self._checkpoint(module, optimizer)
+        except BaseException:
+            if self.writer is not None:  # the checkpoint being written is kept: finish it first
+                self.writer.wait(raise_error=False)
+            raise
         if self.writer is not None:
             self.writer.wait()  # the last checkpoint is on disk before fit returns
         optimizer.zero_grad(set_to_none=True)
