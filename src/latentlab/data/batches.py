@@ -73,22 +73,11 @@ class BatchSpec:
 
     def output_shape(self, image_shape_chw: tuple[int, int, int]) -> tuple[int, int, int]:
         """(C, H, W) of the model input for stored images of shape ``image_shape_chw``."""
+        from latentlab.data.decode import Geometry
+
         c, h, w = image_shape_chw
-        if self.crop is not None:
-            top, left, ch, cw = self.crop
-            if top + ch > h or left + cw > w:
-                raise LatentlabError(
-                    f"crop {','.join(map(str, self.crop))}: does not fit images of {h}x{w} "
-                    f"(needs top+height <= {h} and left+width <= {w})")
-            h, w = ch, cw
-        if self.center_crop is not None:
-            if self.center_crop > min(h, w):
-                raise LatentlabError(
-                    f"center_crop {self.center_crop}: larger than the {h}x{w} image it crops")
-            h = w = self.center_crop
-        if self.resize is not None:
-            h, w = self.resize
-        return (c, h, w)
+        out_h, out_w = Geometry(self.crop, self.center_crop, self.resize).out_size(w, h)
+        return (c, out_h, out_w)
 
 
 def _is_int(v: object) -> bool:

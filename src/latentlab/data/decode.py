@@ -55,29 +55,28 @@ class Geometry:
     center_crop: int | None = None
     resize: tuple[int, int] | None = None
 
-    def box(self, width: int, height: int, what: str) -> tuple[int, int, int, int]:
-        """(left, top, right, bottom) of the pixels kept from a ``width`` x ``height`` image."""
+    def box(self, width: int, height: int, where: str = "") -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) of the pixels kept from a ``width`` x ``height`` image;
+        ``where`` ("name: ") starts the message when they do not fit."""
         left, top, w, h = 0, 0, width, height
         if self.crop is not None:
             ct, cl, ch, cw = self.crop
             if ct + ch > height or cl + cw > width:
                 raise LatentlabError(
-                    f"{what}: crop {ct},{cl},{ch},{cw} does not fit its {height}x{width} pixels "
+                    f"{where}crop {ct},{cl},{ch},{cw}: does not fit images of {height}x{width} "
                     f"(needs top+height <= {height} and left+width <= {width})")
             left, top, w, h = cl, ct, cw, ch
         if self.center_crop is not None:
             s = self.center_crop
             if s > min(h, w):
-                raise LatentlabError(f"{what}: center crop {s} is larger than the {h}x{w} pixels it crops")
+                raise LatentlabError(f"{where}center_crop {s}: larger than the {h}x{w} image it crops")
             left, top, w, h = left + (w - s) // 2, top + (h - s) // 2, s, s
         return left, top, left + w, top + h
 
-    def out_size(self, width: int, height: int, what: str) -> tuple[int, int]:
-        """(height, width) of the decoded pixels."""
-        if self.resize is not None:
-            return self.resize
-        left, top, right, bottom = self.box(width, height, what)
-        return bottom - top, right - left
+    def out_size(self, width: int, height: int, where: str = "") -> tuple[int, int]:
+        """(height, width) of the pixels this geometry makes of a ``width`` x ``height`` image."""
+        left, top, right, bottom = self.box(width, height, where)  # raises when a crop does not fit
+        return self.resize if self.resize is not None else (bottom - top, right - left)
 
 
 def labels_from_groups(groups: list[str | None], name: str) -> tuple[np.ndarray | None, list[str] | None]:
@@ -112,7 +111,7 @@ def _decode(item: Item, name: str, geometry: Geometry | None) -> tuple[np.ndarra
         nbytes = item.source.stat().st_size
     else:
         source, nbytes = io.BytesIO(item.source), len(item.source)
-    what = f"{name}: {item.name}"
+    what = f"{name}: {item.name}: "
     try:
         with Image.open(source, formats=IMAGE_FORMATS) as file:
             _check_declared_size(file, nbytes, item, name)
