@@ -8,7 +8,8 @@ The child samples its own ``/proc/self/status`` while it trains and reports:
 * the peak resident set (``VmHWM``), and its peaks of anonymous memory (``RssAnon``: what the
   process allocated) and of file pages (``RssFile``: mapped pages of the ``.npy`` and of the
   libraries; the kernel can drop clean ones whenever it needs the memory);
-* the baseline before the data is opened (Python, torch, lightning imported), and the bytes the
+* the baseline before the data is opened (Python, torch and latentlab's training modules
+  imported; a run on one device imports no Lightning Fabric), and the bytes the
   model, its gradients and Adam's two moments need (16 bytes per parameter);
 * ``peak - baseline - model and optimizer``: the goal is at most 1.5 GB.
 
@@ -72,7 +73,6 @@ class Sampler(threading.Thread):
 
 def child(npy: Path, out: Path, preset: str, batch_size: int) -> None:
     """Train one epoch on ``npy`` and print one JSON line of measurements."""
-    import lightning.fabric  # noqa: F401  (imported now so that it counts in the baseline)
     import torch
 
     from latentlab.allocator import keep_freed_memory

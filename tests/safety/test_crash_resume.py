@@ -15,7 +15,13 @@ readable. The last ``--resume`` must finish, leave no temporary files, and produ
 *equal, bit for bit,* to an uninterrupted run's with the same seed: on the CPU every step is
 seeded and data order depends only on (seed, epoch), so exact equality is the right check (all
 processes use one intra-op thread, so float sums are taken in the same order). The metrics of
-every epoch must match too (wall-clock seconds aside).
+every epoch must match too (wall-clock seconds aside), and so must the log of every step.
+
+The test runs twice: once with the plain options, once with what a resume must restore beyond
+weights and optimizer (issue 17): a one-cycle schedule with warm-up, gradient clipping, a moving
+average of the weights (the run's weights; the raw ones live in the checkpoint), two batches
+accumulated per step (so a checkpoint every 5 steps falls mid-epoch at odd batches) and
+``--deterministic``.
 """
 
 from __future__ import annotations
@@ -45,6 +51,11 @@ SERVER = Path(__file__).with_name("crash_server.py")
 TRAIN = ["train", "--data", "faces:200", "--resize", "16", "--model", "fcn", "--hidden", "32",
          "--latent-dim", "4", "--epochs", "20", "--batch-size", "16", "--checkpoint-every", "5",
          "--seed", "3", "--quiet"]
+OPTIONS = {
+    "plain": [],
+    "schedule-clip-ema-accumulate": ["--lr-schedule", "onecycle", "--warmup-steps", "8", "--grad-clip", "0.05",
+                                     "--ema", "0.9", "--accumulate", "2", "--deterministic"],
+}
 SIGKILL = int(signal.SIGKILL)
 # One intra-op thread in every process: the same float reduction order everywhere (needed for
 # bit-equal weights across processes), and no OpenMP threads spinning against each other on a
@@ -129,8 +140,8 @@ def check_complete(run: Path, context: str) -> None:
         assert (run / "COMPLETE").read_text().startswith("epochs 20,"), context
 
 
-def metrics(run: Path) -> list[dict[str, str]]:
-    with open(run / "metrics.csv", newline="") as f:
+def metrics(run: Path, name: str = "metrics.csv") -> list[dict[str, str]]:
+    with open(run / name, newline="") as f:
         return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
 
 
@@ -155,9 +166,9 @@ def schedule(rng: random.Random) -> list[dict[str, Any]]:
     return kills
 
 
-def launch_and_kill_real_cli(run: Path, rng: random.Random) -> None:
+def launch_and_kill_real_cli(run: Path, rng: random.Random, train: list[str]) -> None:
     """The real entry point in a fresh interpreter, SIGKILLed soon after its first checkpoint."""
-    proc = subprocess.Popen([sys.executable, "-m", "latentlab.cli.app", *TRAIN, "--out", str(run)],
+    proc = subprocess.Popen([sys.executable, "-m", "latentlab.cli.app", *train, "--out", str(run)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     deadline = time.monotonic() + 120
     while not (run / "checkpoint" / "latest.json").exists():
@@ -169,18 +180,20 @@ def launch_and_kill_real_cli(run: Path, rng: random.Random) -> None:
     assert proc.wait() == -SIGKILL, "the first launch finished before it could be killed"
 
 
+@pytest.mark.parametrize("options", list(OPTIONS))
 def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(
-        tmp_path: Path, server: ForkServer) -> None:
+        tmp_path: Path, server: ForkServer, options: str) -> None:
     seed = int(os.environ.get("LATENTLAB_CRASH_SEED", time.time_ns() % 10**6))
     rng = random.Random(seed)
     where = f"(LATENTLAB_CRASH_SEED={seed}; log {server.log})"
+    train = [*TRAIN, *OPTIONS[options]]
 
     reference = tmp_path / "reference"
-    server.start([*TRAIN, "--out", str(reference)])
+    server.start([*train, "--out", str(reference)])
     assert server.wait().get("code") == 0, f"the uninterrupted run failed {where}"
 
     run = tmp_path / "killed"
-    launch_and_kill_real_cli(run, rng)
+    launch_and_kill_real_cli(run, rng, train)
     check_files(run, f"after the first kill {where}")
     killed = 1
     for kill in schedule(rng):
@@ -206,3 +219,4 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(
     for name, value in expected.items():
         assert torch.equal(final[name], value), f"weight {name} differs from the uninterrupted run {where}"
     assert metrics(run) == metrics(reference), f"metrics differ {where}"
+    assert metrics(run, "steps.csv") == metrics(reference, "steps.csv"), f"the step log differs {where}"

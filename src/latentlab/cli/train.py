@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from latentlab.cli.common import command, console, parse_ints
-from latentlab.data.batches import BatchSpec, parse_crop, parse_range, parse_size
 from latentlab.errors import LatentlabError
-from latentlab.models.presets import kind_config, preset_config
-from latentlab.runs import LOSS_PLOT
+
+if TYPE_CHECKING:  # the library is imported in the command bodies: `latentlab --help` needs no torch
+    from latentlab.data.batches import BatchSpec
 
 app = typer.Typer()
 
@@ -19,6 +19,8 @@ app = typer.Typer()
 def model_config_from_options(kind: str | None, preset: str | None, in_shape: tuple[int, int, int],
                               value_range: tuple[float, float], **options: Any) -> Any:
     """Build the model config from ``--model KIND`` or ``--preset NAME`` plus option overrides."""
+    from latentlab.models.presets import kind_config, preset_config
+
     if kind and preset:
         raise LatentlabError("--model and --preset: give one, not both")
     out_act = "sigmoid" if tuple(value_range) == (0.0, 1.0) else "tanh"
@@ -30,6 +32,8 @@ def model_config_from_options(kind: str | None, preset: str | None, in_shape: tu
 
 def batch_spec_from_options(crop: str | None, center_crop: int | None, resize: str | None,
                             value_range: str, noise: float) -> BatchSpec:
+    from latentlab.data.batches import BatchSpec, parse_crop, parse_range, parse_size
+
     return BatchSpec(crop=parse_crop(crop) if crop else None, center_crop=center_crop,
                      resize=parse_size(resize) if resize else None, value_range=parse_range(value_range),
                      noise=noise)
@@ -64,7 +68,8 @@ def resume_given(ctx: typer.Context, values: dict[str, Any], rule: BatchSpec, mo
 
 
 TRAIN_OPTIONS = {"batch_size", "lr", "optimizer", "weight_decay", "val_fraction", "patience", "seed", "precision",
-                 "accelerator", "devices", "strategy", "num_nodes", "checkpoint_every"}
+                 "accelerator", "devices", "strategy", "num_nodes", "checkpoint_every", "lr_schedule", "warmup_steps",
+                 "grad_clip", "ema", "accumulate", "budget", "deterministic"}
 RULE_OPTIONS = {"crop", "center_crop", "resize", "value_range", "noise"}
 MODEL_OPTIONS = {"model", "preset", "beta", "latent_dim", "hidden", "channels", "batchnorm", "activation"}
 
@@ -76,7 +81,8 @@ def train(
     out: Path = typer.Option(..., "--out", help="run folder to write"),
     model: str | None = typer.Option(None, "--model", help="model kind: fcn, multi-fcn, conv, vae-fcn, vae-conv"),
     preset: str | None = typer.Option(None, "--preset", help="a named architecture, e.g. hw8-fcn, hw8-conv, hw8-vae"),
-    epochs: int | None = typer.Option(None, "--epochs", help="epochs (default 10); with --resume, a new total"),
+    epochs: int | None = typer.Option(None, "--epochs", help="epochs (default 10, or as many as --budget allows); "
+                                      "with --resume, a new total"),
     batch_size: int = typer.Option(128, "--batch-size"),
     lr: float = typer.Option(1e-3, "--lr"),
     optimizer: str = typer.Option("adam", "--optimizer", help="adam, adamw or sgd"),
@@ -101,12 +107,21 @@ def train(
     batchnorm: bool | None = typer.Option(None, "--batchnorm/--no-batchnorm"),
     activation: str | None = typer.Option(None, "--activation"),
     checkpoint_every: int = typer.Option(0, "--checkpoint-every", help="steps between checkpoints (0: each epoch)"),
+    lr_schedule: str = typer.Option("constant", "--lr-schedule", help="constant, cosine, onecycle or plateau"),
+    warmup_steps: int = typer.Option(0, "--warmup-steps", help="optimizer steps of linear lr warm-up"),
+    grad_clip: float | None = typer.Option(None, "--grad-clip", help="max global gradient norm (logged unclipped)"),
+    ema: float | None = typer.Option(None, "--ema", help="decay of a moving average of the weights, e.g. 0.999"),
+    accumulate: int = typer.Option(1, "--accumulate", help="batches of --batch-size per optimizer step"),
+    budget: str | None = typer.Option(None, "--budget", help="wall-clock training time: 90s, 10m, 2h"),
+    deterministic: bool = typer.Option(False, "--deterministic", help="bit-identical runs (one CPU thread: slower)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last checkpoint"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run folder"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
     """Train an autoencoder and write a run folder (config, weights, metrics, loss curve, checkpoints)."""
     from latentlab.data.rule import load_prepared
+    from latentlab.durations import parse_duration
+    from latentlab.runs import LOSS_PLOT
     from latentlab.train.api import is_global_zero, resume_run, train_run
     from latentlab.train.trainer import TrainConfig
     from latentlab.viz.plots import LossPlot
@@ -116,16 +131,20 @@ def train(
                "hidden": tuple(parse_ints(hidden, "--hidden") or ()) or None,
                "channels": tuple(parse_ints(channels, "--channels") or ()) or None}
     plot = [LossPlot(out / LOSS_PLOT)]
+    budget_s = parse_duration(budget, option="--budget") if budget is not None else None
     if resume:
-        given = resume_given(ctx, dict(locals()), rule, options, model, preset, out) if out.is_dir() else {}
+        typed = {**locals(), "budget": budget_s}
+        given = resume_given(ctx, typed, rule, options, model, preset, out) if out.is_dir() else {}
         resume_run(out, progress=not quiet, epochs=epochs, given=given, callbacks=plot)
         if is_global_zero():  # with --devices N, every process runs this command
             console.print(f"run resumed and finished: [bold]{out}[/]")
         return
-    cfg = TrainConfig(epochs=10 if epochs is None else epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                      weight_decay=weight_decay, val_fraction=val_fraction, patience=patience, seed=seed,
-                      precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
-                      num_nodes=num_nodes, checkpoint_every=checkpoint_every)
+    cfg = TrainConfig(epochs=epochs if epochs is not None or budget_s else 10, batch_size=batch_size, lr=lr,
+                      optimizer=optimizer, weight_decay=weight_decay, val_fraction=val_fraction, patience=patience,
+                      seed=seed, precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
+                      num_nodes=num_nodes, checkpoint_every=checkpoint_every, lr_schedule=lr_schedule,
+                      warmup_steps=warmup_steps, grad_clip=grad_clip, ema=ema, accumulate=accumulate, budget=budget_s,
+                      deterministic=deterministic)
     images = load_prepared(data, rule)
     model_config = model_config_from_options(model, preset, images.input_shape, rule.value_range, **options)
     trained = train_run(model_config, images, rule, cfg, out, overwrite=overwrite, progress=not quiet,

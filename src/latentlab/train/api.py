@@ -15,8 +15,9 @@ from latentlab import __version__
 from latentlab.data.batches import BatchSpec
 from latentlab.data.imageset import ImageSet
 from latentlab.data.rule import PreparedSet, load_prepared, refuse_undecoded, with_source_defaults
+from latentlab.durations import format_duration
 from latentlab.errors import LatentlabError
-from latentlab.io import remove_temporaries, write_json, write_text
+from latentlab.io import read_json, remove_temporaries, write_json, write_text
 from latentlab.losses import model_loss
 from latentlab.models.base import Autoencoder, config_to_dict, tuples
 from latentlab.models.registry import CONFIG, build, config_from_dict, save_weights
@@ -31,8 +32,9 @@ from latentlab.runs import (
     split_indices,
 )
 from latentlab.train.batches import ImageBatches
-from latentlab.train.callbacks import MetricsCSV, ProgressBar
+from latentlab.train.callbacks import STEP_LOG, MetricsCSV, ProgressBar, StepLog
 from latentlab.train.lock import RunLock
+from latentlab.train.schedules import LENGTH_BOUND, check_warmup, epochs_of_steps
 from latentlab.train.trainer import Callback, TrainConfig, Trainer, make_fabric
 
 
@@ -82,6 +84,7 @@ def train_run(model_config: Any, data: str | ImageSet, rule: BatchSpec, train: T
     torch.manual_seed(train.seed)
     model = build(model_config)
     fabric = _launch(train)
+    _check_length(train, _batches(prepared, rule, train)[0], fabric.world_size)  # before the folder is made
     lock = RunLock(out)
 
     def start() -> None:
@@ -119,6 +122,7 @@ def resume_run(out: str | Path, data: str | ImageSet | None = None, *, progress:
     saved = {k: tuples(v) for k, v in config.get("train", {}).items() if k in train_fields}
     train = TrainConfig(**{**saved, **({"epochs": epochs} if epochs else {})})
     check_resume_options(config, given or {}, out)
+    _check_new_length(train, saved.get("epochs"), epochs, out)
     if data is None:
         spec = config.get("data", {}).get("spec")
         if not spec:
@@ -146,6 +150,18 @@ def resume_run(out: str | Path, data: str | ImageSet | None = None, *, progress:
         lock.release()
 
 
+def _check_new_length(train: TrainConfig, recorded: Any, epochs: int | None, out: Path) -> None:
+    """``--epochs`` may change on resume, unless the run was laid out over its length."""
+    if not epochs or epochs == recorded:
+        return
+    if train.budget is not None:
+        raise LatentlabError(f"--resume {out}: --epochs {epochs}: the run's length is its --budget "
+                             f"{format_duration(train.budget)}; start a new --out to train longer")
+    if train.lr_schedule in LENGTH_BOUND:
+        raise LatentlabError(f"--resume {out}: --epochs {epochs} would reshape the run's {train.lr_schedule} "
+                             f"schedule, laid out over {recorded} epochs; start a new --out to train longer")
+
+
 def check_resume_options(config: dict[str, Any], given: Mapping[str, Any], out: Path) -> None:
     """Refuse options given with ``--resume`` that differ from what the run recorded.
 
@@ -167,6 +183,8 @@ def check_resume_options(config: dict[str, Any], given: Mapping[str, Any], out: 
             recorded = recorded_train.get(name)
         if tuples(recorded) != tuples(value):
             option = "--" + name.replace("_", "-")
+            if name == "budget":  # seconds, shown as typed
+                value, recorded = (format_duration(v) if v is not None else v for v in (value, recorded))
             shown = {"model": "the model options", "rule": "the input rule (--crop/--center-crop/--resize/"
                      "--range/--noise)"}.get(name, f"{option} {value}")
             raise LatentlabError(f"--resume {out}: {shown} differs from the run's ({recorded}); only --epochs "
@@ -205,8 +223,8 @@ def is_global_zero() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
-def _fit(model: Autoencoder, data: PreparedSet, rule: BatchSpec, train: TrainConfig, out: Path, fabric: Any,
-         *, resume: bool, progress: bool, callbacks: Sequence[Callback]) -> Autoencoder:
+def _batches(data: PreparedSet, rule: BatchSpec, train: TrainConfig) -> tuple[ImageBatches, ImageBatches | None]:
+    """The training batches and, unless ``val_fraction`` is 0, the validation batches."""
     train_idx, val_idx = split_indices(len(data), train.val_fraction, train.seed)
     train_batches = ImageBatches(data.images, train_idx, train.batch_size, data.batch, seed=train.seed,
                                  noise=rule.noise)
@@ -214,16 +232,49 @@ def _fit(model: Autoencoder, data: PreparedSet, rule: BatchSpec, train: TrainCon
     if len(val_idx):
         val_batches = ImageBatches(data.images, val_idx, train.batch_size, data.batch,
                                    shuffle=False, seed=train.seed, equal_shards=False)
-    hooks: list[Callback] = [MetricsCSV(out / METRICS), *callbacks]
+    return train_batches, val_batches
+
+
+def _check_length(train: TrainConfig, batches: ImageBatches, world_size: int) -> None:
+    """Refuse a warm-up that outlasts a run of ``train.epochs`` (a --budget run is checked once
+    its speed is known)."""
+    if train.budget is None and train.epochs is not None:
+        steps = -(-batches.num_batches(world_size) // train.accumulate)
+        check_warmup(train.warmup_steps, train.epochs * steps, epochs_of_steps(train.epochs, steps))
+
+
+class RecordBudgetSteps(Callback):
+    """Writes the optimizer steps a --budget allows, once measured, into ``config.json``
+    (``train.budget_steps``), before the checkpoint that records them is written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written = 0
+
+    def on_checkpoint(self, trainer: Trainer) -> None:
+        steps = trainer.state.budget_steps
+        if steps and steps != self.written:
+            config = read_json(self.path, "run config")
+            config["train"]["budget_steps"] = steps
+            write_json(self.path, config)
+            self.written = steps
+
+
+def _fit(model: Autoencoder, data: PreparedSet, rule: BatchSpec, train: TrainConfig, out: Path, fabric: Any,
+         *, resume: bool, progress: bool, callbacks: Sequence[Callback]) -> Autoencoder:
+    train_batches, val_batches = _batches(data, rule, train)
+    hooks: list[Callback] = [MetricsCSV(out / METRICS), StepLog(out / STEP_LOG), RecordBudgetSteps(out / CONFIG),
+                             *callbacks]
     if progress:
         hooks.insert(0, ProgressBar())
     trainer = Trainer(train, callbacks=hooks, fabric=fabric, checkpoint_dir=out / CHECKPOINTS)
-    trainer.fit(model, model_loss, train_batches, val_batches, resume=resume)
-    if trainer.best_state is not None:
+    st = trainer.fit(model, model_loss, train_batches, val_batches, resume=resume)
+    if trainer.best_state is not None:  # the moving average's, under --ema
         model.load_state_dict(trainer.best_state)
     model.eval()
     if fabric.is_global_zero:
         save_weights(model, out / "model.safetensors")
-        write_text(out / COMPLETE, f"epochs {trainer.state.epoch}, steps {trainer.state.step}\n")
+        stopped = {"budget": ", the budget spent", "patience": ", stopped early"}.get(st.stop_reason, "")
+        write_text(out / COMPLETE, f"epochs {st.epoch}, steps {st.step}{stopped}\n")
     fabric.barrier()
     return model

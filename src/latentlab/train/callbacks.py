@@ -1,10 +1,11 @@
-"""Trainer hooks: a live progress bar, and the per-epoch metrics file."""
+"""Trainer hooks: a live progress bar, the per-epoch metrics file and the per-step log."""
 
 from __future__ import annotations
 
 import csv
 import io
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from latentlab.train.trainer import Trainer
 
 from latentlab.train.trainer import Callback
+
+STEP_LOG = "steps.csv"  # in the run folder, beside metrics.csv
 
 
 class ProgressBar(Callback):
@@ -28,14 +31,13 @@ class ProgressBar(Callback):
         self.enabled = trainer.is_global_zero
         if not self.enabled:
             return
-        cfg, st = trainer.config, trainer.state
-        total = cfg.epochs * trainer.steps_per_epoch
+        st = trainer.state
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[terms]}"), TextColumn("{task.fields[speed]}"), TimeRemainingColumn(),
             console=self.console, transient=False)  # type: ignore[arg-type]
-        self.task = self.progress.add_task("train", total=total, completed=st.step,
-                                           epoch=f"{st.epoch + 1}/{cfg.epochs}", terms="", speed="")
+        self.task = self.progress.add_task("train", total=trainer.total_steps, completed=st.step,
+                                           epoch=_epoch(trainer), terms="", speed="")
         self.progress.start()
         self.t0, self.images = time.perf_counter(), 0
 
@@ -44,9 +46,9 @@ class ProgressBar(Callback):
             return
         self.images += images
         rate = self.images / max(time.perf_counter() - self.t0, 1e-9)
-        text = " ".join(f"{k} {v:.4g}" for k, v in terms.items())
+        text = " ".join(f"{k} {v:.4g}" for k, v in {**terms, **trainer.step_info}.items())
         self.progress.update(self.task, advance=1, terms=text, speed=f"{rate:,.0f} img/s",
-                             epoch=f"{trainer.state.epoch + 1}/{trainer.config.epochs}")
+                             epoch=_epoch(trainer), total=trainer.total_steps)
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
         if not self.enabled:
@@ -57,6 +59,13 @@ class ProgressBar(Callback):
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.enabled:
             self.progress.stop()
+
+
+def _epoch(trainer: Trainer) -> str:
+    """'3/10', or '3' when a --budget decides how many epochs there are."""
+    epochs = trainer.config.epochs
+    return f"{trainer.state.epoch + 1}" + (f"/{epochs}" if epochs is not None and trainer.config.budget is None
+                                           else "")
 
 
 class MetricsCSV(Callback):
@@ -70,7 +79,7 @@ class MetricsCSV(Callback):
             write_metrics(self.path, trainer.state.history)
 
 
-def write_metrics(path: Path, history: list[dict[str, float]]) -> None:
+def write_metrics(path: Path, history: Sequence[Mapping[str, float | str]]) -> None:
     names: list[str] = []
     for row in history:
         names += [k for k in row if k not in names]
@@ -84,3 +93,28 @@ def write_metrics(path: Path, history: list[dict[str, float]]) -> None:
 def read_metrics(path: Path) -> list[dict[str, float]]:
     with open(path, newline="", encoding="utf-8") as f:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+class StepLog(Callback):
+    """``steps.csv``: one row per optimizer step (step, epoch, each loss term, lr, and the gradient
+    norm before clipping under --grad-clip), rewritten atomically before each checkpoint. On a
+    resume, the rows after the checkpoint's step (taken by a process that was killed) are dropped:
+    they are taken again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[dict[str, float | str]] = []  # rows read back stay text: rewritten as they were
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self.rows = []
+        if self.path.is_file():
+            with open(self.path, newline="", encoding="utf-8") as f:
+                self.rows = [row for row in csv.DictReader(f) if int(row["step"]) <= trainer.state.step]
+
+    def on_step_end(self, trainer: Trainer, terms: dict[str, float], images: int) -> None:
+        if trainer.is_global_zero:
+            self.rows.append({"step": trainer.state.step, "epoch": trainer.state.epoch + 1, **terms,
+                              **trainer.step_info})
+
+    def on_checkpoint(self, trainer: Trainer) -> None:
+        write_metrics(self.path, self.rows)

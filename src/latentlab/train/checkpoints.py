@@ -2,7 +2,9 @@
 
 A checkpoint is a folder ``checkpoint/ckpt-<step>/`` holding ``model.safetensors``,
 ``optimizer.safetensors`` + ``optimizer.json`` (the optimizer state as tensors and JSON: nothing
-pickled, so loading one runs no code) and ``state.json``. It becomes *the* checkpoint only when
+pickled, so loading one runs no code) and ``state.json`` (the trainer state: step, history, the
+schedule's and the moving average's counters); with ``--ema``, ``ema.safetensors`` (the averaged
+weights); once validated, ``best.safetensors``. It becomes *the* checkpoint only when
 ``checkpoint/latest.json`` is atomically rewritten to name it, after every file in it is on disk;
 older folders are removed afterwards. A kill before the pointer moves leaves the previous
 checkpoint in force; what the killed save left behind (a half-filled folder, temporary files)
@@ -37,7 +39,9 @@ from latentlab.models.registry import load_weights
 POINTER = "latest.json"
 _NAME = re.compile(r"ckpt-\d+")
 _NOT_AN_OBJECT = 'not a {"checkpoint": "ckpt-<step>"} object'
-_FILES = ("model.safetensors", "optimizer.safetensors", "optimizer.json", "state.json")  # best.safetensors: optional
+_FILES = ("model.safetensors", "optimizer.safetensors", "optimizer.json", "state.json")
+_OPTIONAL = ("ema.safetensors", "best.safetensors")
+EMA_FILE = "ema.safetensors"
 
 
 def optimizer_to_files(optimizer: torch.optim.Optimizer, copy: bool = False,
@@ -75,21 +79,23 @@ def _first_non_finite(model: torch.nn.Module) -> str | None:
 
 
 Best = dict[str, torch.Tensor] | str | None  # tensors, CURRENT, PREVIOUS or None (no best yet)
-CURRENT = "current"  # the best weights are this checkpoint's own: best.safetensors links model.safetensors
+CURRENT = "current"  # the best weights are this checkpoint's validated ones: best.safetensors links
+# ema.safetensors when the checkpoint has one (validation uses the average), else model.safetensors
 PREVIOUS = "previous"  # unchanged since the checkpoint in force: link its best.safetensors
 
 
 def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    state: dict[str, Any], best: Best = None) -> Path:
+                    state: dict[str, Any], best: Best = None, ema: dict[str, torch.Tensor] | None = None) -> Path:
     """Write a complete checkpoint for ``state['step']`` and make it the one in force.
 
     Refuses (LatentlabError, nothing written) when a weight is NaN or infinite: the loss may
     still have been finite at the step whose update overflowed. ``best`` is the best weights as
-    tensors, or :data:`CURRENT` / :data:`PREVIOUS` to link the file that already holds them.
+    tensors, or :data:`CURRENT` / :data:`PREVIOUS` to link the file that already holds them;
+    ``ema`` the moving average of the weights (``--ema``).
     """
     check_finite(model, int(state["step"]))
     tensors, meta = optimizer_to_files(optimizer)
-    return write_checkpoint(folder, _weights(model), tensors, meta, state, best)
+    return write_checkpoint(folder, _weights(model), tensors, meta, state, best, ema)
 
 
 def check_finite(model: torch.nn.Module, step: int) -> None:
@@ -105,7 +111,8 @@ def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def write_checkpoint(folder: Path, weights: dict[str, torch.Tensor], optimizer_tensors: dict[str, torch.Tensor],
-                     optimizer_meta: dict[str, Any], state: dict[str, Any], best: Best = None) -> Path:
+                     optimizer_meta: dict[str, Any], state: dict[str, Any], best: Best = None,
+                     ema: dict[str, torch.Tensor] | None = None) -> Path:
     """Write checkpoint files from tensors, then move ``latest.json`` to it and remove older ones.
 
     No byte is written twice for the same weights: an unchanged best is a hard link to the file
@@ -121,8 +128,10 @@ def write_checkpoint(folder: Path, weights: dict[str, torch.Tensor], optimizer_t
     atomic_write(ckpt / "model.safetensors", lambda tmp: save_file(weights, str(tmp)))
     atomic_write(ckpt / "optimizer.safetensors", lambda tmp: save_file(optimizer_tensors, str(tmp)))
     write_json(ckpt / "optimizer.json", optimizer_meta)
+    if ema is not None:
+        atomic_write(ckpt / EMA_FILE, lambda tmp: save_file(ema, str(tmp)))
     if best == CURRENT:
-        _link(ckpt / "model.safetensors", ckpt / "best.safetensors")
+        _link(ckpt / (EMA_FILE if ema is not None else "model.safetensors"), ckpt / "best.safetensors")
     elif best == PREVIOUS:
         source = folder / previous / "best.safetensors" if previous else None
         if source is not None and source.is_file() and source != ckpt / "best.safetensors":
@@ -163,14 +172,15 @@ class CheckpointWriter:
         self._error: BaseException | None = None
 
     def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
-             best: Best = None) -> None:
+             best: Best = None, ema: dict[str, torch.Tensor] | None = None) -> None:
+        """``ema``: the averaged weights, already copies (``EMA.state_dict``)."""
         self.wait()
         check_finite(model, int(state["step"]))
         weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
         tensors, meta = optimizer_to_files(optimizer, copy=True)
         if isinstance(best, dict):
             best = {k: v.clone() for k, v in best.items()}
-        args = (self.folder, weights, tensors, copy.deepcopy(meta), copy.deepcopy(state), best)
+        args = (self.folder, weights, tensors, copy.deepcopy(meta), copy.deepcopy(state), best, ema)
         self._thread = threading.Thread(target=self._run, args=args, name="latentlab-checkpoint")
         self._thread.start()
 
@@ -235,7 +245,7 @@ def _problem(ckpt: Path) -> str | None:
     Safetensors files are checked by their header and size, JSON files by parsing."""
     if not ckpt.is_dir():
         return "folder is missing"
-    optional = ["best.safetensors"] if (ckpt / "best.safetensors").exists() else []
+    optional = [name for name in _OPTIONAL if (ckpt / name).exists()]
     for name in (*_FILES, *optional):
         path = ckpt / name
         if not path.is_file():

@@ -4,6 +4,10 @@ The trainer knows nothing about autoencoders: it gets a model, a loss function t
 named terms, and batch sources. Fabric supplies devices, precision and multi-process
 strategies; the loop adds named-term logging, early stopping, seeded and resumable steps,
 crash-safe checkpoints, a stop on non-finite loss, and hooks (progress bar, CSV, plots).
+What practitioners expect of a loop is here too, each an option of :class:`TrainConfig`,
+recorded in the run and restored exactly on resume: a learning-rate schedule with warm-up
+(``schedules.py``), gradient clipping, a moving average of the weights (``ema.py``), gradient
+accumulation, a wall-clock budget (``budget.py``) and bit-identical runs (``determinism.py``).
 Speed (measured in benchmarks/train_throughput.py): freed memory kept for the next step
 (latentlab.allocator), fused Adam, channels-last for models with
 convolution weights, per-step seeding of only the generators in use, one host transfer a step.
@@ -11,10 +15,12 @@ convolution weights, per-step seeding of only the generators in use, one host tr
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +28,14 @@ import torch
 from torch import Tensor
 
 from latentlab.allocator import release_free_memory
+from latentlab.durations import format_duration
 from latentlab.errors import LatentlabError
 from latentlab.losses import LossTerms
-from latentlab.train.batches import ImageBatches
+from latentlab.train.batches import Batch, ImageBatches
+from latentlab.train.budget import Budget, plan_steps
 from latentlab.train.checkpoints import (
     CURRENT,
+    EMA_FILE,
     PREVIOUS,
     Best,
     CheckpointWriter,
@@ -34,68 +43,15 @@ from latentlab.train.checkpoints import (
     load_checkpoint,
     load_tensors,
 )
+from latentlab.train.config import OPTIMIZERS as OPTIMIZERS  # re-exported: the config's old home
+from latentlab.train.config import PRECISIONS as PRECISIONS
+from latentlab.train.config import TrainConfig as TrainConfig
+from latentlab.train.config import TrainState as TrainState
+from latentlab.train.determinism import deterministic_mode
+from latentlab.train.ema import EMA
+from latentlab.train.schedules import Plateau, check_warmup, epochs_of_steps, lr_factor
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-PRECISIONS = {"32": "32-true", "32-true": "32-true", "bf16-mixed": "bf16-mixed", "bf16-true": "bf16-true",
-              "16-mixed": "16-mixed", "64": "64-true", "64-true": "64-true"}
 LossFn = Callable[[torch.nn.Module, Tensor, Tensor], LossTerms]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    val_fraction: float = 0.1
-    patience: int | None = None  # epochs without validation improvement before stopping
-    seed: int = 0
-    precision: str = "32"
-    accelerator: str = "cpu"
-    devices: int = 1
-    strategy: str = "auto"
-    num_nodes: int = 1
-    checkpoint_every: int = 0  # steps between mid-epoch checkpoints; 0: at each epoch's end only
-
-    def __post_init__(self) -> None:
-        def bad(name: str, value: Any, expected: str) -> LatentlabError:
-            return LatentlabError(f"--{name.replace('_', '-')} {value}: expected {expected}")
-        for name in ("epochs", "batch_size", "devices", "num_nodes"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise bad(name, v, "a positive integer")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise bad("lr", self.lr, "a positive number")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise bad("weight_decay", self.weight_decay, "a number >= 0")
-        if not 0 <= self.val_fraction < 1:
-            raise bad("val_fraction", self.val_fraction, "a fraction in [0, 1)")
-        if self.patience is not None and self.patience < 1:
-            raise bad("patience", self.patience, "a positive integer")
-        if self.optimizer not in OPTIMIZERS:
-            raise bad("optimizer", self.optimizer, "one of " + ", ".join(OPTIMIZERS))
-        if self.precision not in PRECISIONS:
-            raise bad("precision", self.precision, "one of 32, bf16-mixed, bf16-true, 16-mixed, 64")
-        if self.checkpoint_every < 0:
-            raise bad("checkpoint_every", self.checkpoint_every, "an integer >= 0")
-
-
-@dataclass
-class TrainState:
-    """Everything besides weights and optimizer that a resumed run needs (saved as JSON)."""
-
-    epoch: int = 0
-    step: int = 0  # optimizer steps taken
-    batch_in_epoch: int = 0  # batches of ``epoch`` already taken
-    partial: dict[str, float] = field(default_factory=dict)  # running sums of this epoch's terms
-    partial_count: int = 0
-    epoch_seconds: float = 0.0
-    best: float = math.inf
-    best_step: int = -1  # the step whose weights are the best so far (-1: none yet)
-    bad_epochs: int = 0
-    stopped_early: bool = False
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 class Callback:
@@ -104,14 +60,28 @@ class Callback:
     def on_fit_start(self, trainer: Trainer) -> None: ...
     def on_step_end(self, trainer: Trainer, terms: dict[str, float], images: int) -> None: ...
     def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None: ...
+    def on_checkpoint(self, trainer: Trainer) -> None: ...  # rank 0, before a checkpoint is written
     def on_fit_end(self, trainer: Trainer) -> None: ...
 
 
 def make_fabric(config: TrainConfig) -> Any:
-    from lightning.fabric import Fabric  # imported here: a second or two, only when training
+    """Lightning Fabric for ``config``; for one process on one CPU or CUDA device in 32-true or
+    bf16-mixed, :class:`~latentlab.train.one_device.OneDevice`, which does the same without the
+    seconds that importing Fabric takes (see one_device.py)."""
+    import os
+
+    from latentlab.train.one_device import PRECISIONS as ONE_DEVICE_PRECISIONS
+    from latentlab.train.one_device import OneDevice
+
+    precision = PRECISIONS[config.precision]
+    launched = any(os.environ.get(v) for v in ("WORLD_SIZE", "LOCAL_RANK", "LT_CLI_USED"))  # torchrun, `fabric run`
+    if (config.accelerator in ("cpu", "cuda") and config.devices == 1 and config.num_nodes == 1
+            and config.strategy == "auto" and precision in ONE_DEVICE_PRECISIONS and not launched):
+        return OneDevice(config.accelerator, precision)
+    from lightning_fabric import Fabric  # imported here: seconds, only for what OneDevice does not do
 
     return Fabric(accelerator=config.accelerator, devices=config.devices, strategy=config.strategy,
-                  num_nodes=config.num_nodes, precision=PRECISIONS[config.precision])  # type: ignore[arg-type]
+                  num_nodes=config.num_nodes, precision=precision)  # type: ignore[arg-type]
 
 
 def make_optimizer(params: Any, config: TrainConfig, device_type: str) -> torch.optim.Optimizer:
@@ -161,129 +131,223 @@ def set_memory_format(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
 
 
 class Trainer:
+    """``clock`` measures the seconds that ``--budget`` counts (tests pass a simulated one)."""
+
     def __init__(self, config: TrainConfig, *, callbacks: Sequence[Callback] = (), fabric: Any = None,
-                 checkpoint_dir: Path | None = None) -> None:
+                 checkpoint_dir: Path | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
         self.config = config
         self.callbacks = list(callbacks)
         self.fabric = fabric if fabric is not None else make_fabric(config)
         self.checkpoint_dir = checkpoint_dir
+        self.clock = clock
         self.state = TrainState()
-        self.steps_per_epoch = 0
+        self.steps_per_epoch = 0  # optimizer steps
+        self.batches_per_epoch = 0
         self.best_state: dict[str, Tensor] | None = None
         self._saved_best_step = -1  # best_step of the checkpoint in force
         self.writer = CheckpointWriter(checkpoint_dir) if checkpoint_dir is not None else None
         self.memory_format = torch.contiguous_format
-        self._t0 = 0.0  # perf_counter at the start of the current epoch (less time before a resume)
+        self._t0 = 0.0  # clock at the start of the current epoch (less time before a resume)
+        self._clock0 = 0.0  # clock when training started (less the time of earlier processes)
+        self.ema: EMA | None = None
+        self.plateau = Plateau()
+        self.budget: Budget | None = None
+        self.step_info: dict[str, float] = {}  # the last step's lr, and its gradient norm before clipping
 
     @property
     def is_global_zero(self) -> bool:
         return bool(self.fabric.is_global_zero)
 
+    @property
+    def total_steps(self) -> int | None:
+        """Optimizer steps in the whole run (None: a --budget run whose speed is not measured yet)."""
+        cfg = self.config
+        if cfg.budget is not None:
+            return self.state.budget_steps or None
+        assert cfg.epochs is not None
+        return cfg.epochs * self.steps_per_epoch
+
+    def lr_at(self, step: int) -> float:
+        cfg = self.config
+        return cfg.lr * lr_factor(cfg.lr_schedule, step, self.total_steps, cfg.warmup_steps) * self.plateau.scale
+
+    def elapsed(self) -> float:
+        """Seconds of training so far, summed over the processes that resumed this run."""
+        return self.clock() - self._clock0
+
     # ------------------------------------------------------------ the loop
 
     def fit(self, model: torch.nn.Module, loss_fn: LossFn, train: ImageBatches,
             val: ImageBatches | None = None, resume: bool = False) -> TrainState:
+        with deterministic_mode(self.config.deterministic):
+            self._setup(model, loss_fn, train, val, resume)
+            try:
+                self._loop()
+            except BaseException:
+                if self.writer is not None:  # the checkpoint being written is kept: finish it first
+                    self.writer.wait(raise_error=False)
+                raise
+            if self.writer is not None:
+                self.writer.wait()  # the last checkpoint is on disk before fit returns
+            self.state.elapsed = self.elapsed()
+            self.optimizer.zero_grad(set_to_none=True)
+            set_memory_format(model, self.optimizer, torch.contiguous_format)  # hand back the usual layout
+            for cb in self.callbacks:
+                cb.on_fit_end(self)
+        release_free_memory()
+        return self.state
+
+    def _setup(self, model: torch.nn.Module, loss_fn: LossFn, train: ImageBatches, val: ImageBatches | None,
+               resume: bool) -> None:
         cfg, fabric = self.config, self.fabric
         optimizer = make_optimizer(model.parameters(), cfg, fabric.device.type)
-        if resume and self.checkpoint_dir is not None:
-            self._resume(model, optimizer)
+        ema_file = self._resume(model, optimizer) if resume and self.checkpoint_dir is not None else None
         self.memory_format = memory_format_for(model)
         set_memory_format(model, optimizer, self.memory_format)
-        module, optimizer = fabric.setup(model, optimizer)
-        self.model = module
-        self.steps_per_epoch = train.num_batches(fabric.world_size)
+        self.model, self.optimizer = fabric.setup(model, optimizer)
+        self._inner, self.loss_fn, self.train_batches, self.val_batches = model, loss_fn, train, val
+        self.batches_per_epoch = train.num_batches(fabric.world_size)
+        self.steps_per_epoch = -(-self.batches_per_epoch // cfg.accumulate)
+        if cfg.budget is None:
+            check_warmup(cfg.warmup_steps, self.total_steps, epochs_of_steps(cfg.epochs, self.steps_per_epoch))
+        if cfg.ema is not None:  # after setup: the average takes the parameters' device and layout
+            self.ema = EMA(model, cfg.ema, self.state.ema_updates)
+            if ema_file is not None:
+                self.ema.load(load_tensors(ema_file), str(ema_file))
+        self.plateau = Plateau(**self.state.plateau)
+        self._clock0 = self.clock() - self.state.elapsed
+        if cfg.budget is not None:
+            self.budget = Budget(cfg.budget, min_steps=cfg.checkpoint_every + 1, started=self.state.elapsed)
         for cb in self.callbacks:
             cb.on_fit_start(self)
-        st = self.state
-        try:
-            while st.epoch < cfg.epochs and not st.stopped_early:
-                row = self._train_epoch(module, optimizer, loss_fn, train)
-                if val is not None:
-                    row.update({f"val_{k}": v for k, v in self.evaluate(module, loss_fn, val).items()})
-                row["lr"] = float(optimizer.param_groups[0]["lr"])
-                row["seconds"] = round(time.perf_counter() - self._t0, 3)
-                self._end_epoch(module, row)
-                for cb in self.callbacks:
-                    cb.on_epoch_end(self, row)
-                self._checkpoint(module, optimizer)
-        except BaseException:
-            if self.writer is not None:  # the checkpoint being written is kept: finish it first
-                self.writer.wait(raise_error=False)
-            raise
-        if self.writer is not None:
-            self.writer.wait()  # the last checkpoint is on disk before fit returns
-        optimizer.zero_grad(set_to_none=True)
-        set_memory_format(model, optimizer, torch.contiguous_format)  # hand back the usual layout
-        for cb in self.callbacks:
-            cb.on_fit_end(self)
-        release_free_memory()
-        return st
 
-    def _train_epoch(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
-                     train: ImageBatches) -> dict[str, float]:
-        """The rest of epoch ``state.epoch``; returns its row (train_* means over all ranks)."""
+    def _loop(self) -> None:
+        cfg, st = self.config, self.state
+        while (cfg.epochs is None or st.epoch < cfg.epochs) and not st.stopped_early:
+            row = self._train_epoch()
+            if self.val_batches is not None:
+                row.update({f"val_{k}": v for k, v in self.validate(self.val_batches).items()})
+            row["lr"] = float(self.optimizer.param_groups[0]["lr"])
+            row["seconds"] = round(self.clock() - self._t0, 3)
+            self._end_epoch(row)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, row)
+            self._checkpoint()
+
+    def _train_epoch(self) -> dict[str, float]:
+        """The rest of epoch ``state.epoch`` (less, when the budget is spent); returns its row
+        (train_* means over all ranks)."""
         cfg, fabric, st = self.config, self.fabric, self.state
         rank, world = fabric.global_rank, fabric.world_size
-        module.train()
-        self._t0 = time.perf_counter() - st.epoch_seconds
+        self.model.train()
+        self._t0 = self.clock() - st.epoch_seconds
         sums = dict(st.partial)  # running sums of each term times its batch size, on this rank
-        for x_in, target in train.epoch(st.epoch, rank, world, start=st.batch_in_epoch, device=fabric.device,
-                                        memory_format=self.memory_format):
-            seed_generators(step_seed(cfg.seed, st.step, rank), fabric.device)
-            terms = loss_fn(module, x_in, target).items()
-            optimizer.zero_grad(set_to_none=True)
-            fabric.backward(terms["loss"])
-            optimizer.step()
-            values = dict(zip(terms, torch.stack([v.detach().float() for v in terms.values()]).tolist(),
-                              strict=True))  # one device-to-host transfer per step
-            if not math.isfinite(values["loss"]):
-                raise LatentlabError(
-                    f"training diverged: the loss became {values['loss']} at step {st.step + 1} "
-                    f"(epoch {st.epoch + 1}); the last good checkpoint was kept; try a lower --lr")
-            n = len(x_in)
+        batches = self.train_batches.epoch(st.epoch, rank, world, start=st.batch_in_epoch, device=fabric.device,
+                                           memory_format=self.memory_format)
+        while group := list(itertools.islice(batches, cfg.accumulate)):
+            values, n = self._step(group)
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + v * n
             st.partial_count += n
             st.step += 1
-            st.batch_in_epoch += 1
+            st.batch_in_epoch += len(group)
+            if self.budget is not None:
+                self.budget.record_step(self.elapsed())
             for cb in self.callbacks:
                 cb.on_step_end(self, values, n * world)
+            if self._budget_spent():
+                st.stopped_early, st.stop_reason = True, "budget"
+                break
             if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0 \
-                    and st.batch_in_epoch < self.steps_per_epoch:
+                    and st.batch_in_epoch < self.batches_per_epoch:
                 st.partial = dict(sums)
-                st.epoch_seconds = time.perf_counter() - self._t0
-                self._checkpoint(module, optimizer)
+                st.epoch_seconds = self.clock() - self._t0
+                self._checkpoint()
         local = torch.tensor([float(st.partial_count), *sums.values()], dtype=torch.float64)
         totals = fabric.all_reduce(local, reduce_op="sum").tolist()
-        row: dict[str, float] = {"epoch": st.epoch + 1, "step": st.step}
+        done = st.batch_in_epoch / self.batches_per_epoch
+        row: dict[str, float] = {"epoch": st.epoch + 1 if done >= 1 else round(st.epoch + done, 4), "step": st.step}
         row.update({f"train_{k}": v / max(totals[0], 1.0) for k, v in zip(sums, totals[1:], strict=True)})
         return row
 
-    def _end_epoch(self, module: torch.nn.Module, row: dict[str, float]) -> None:
+    def _step(self, group: list[Batch]) -> tuple[dict[str, float], int]:
+        """One optimizer step over the batches in ``group``, each loss weighted by its share of the
+        rows, so that the gradient is the one of a single batch of them all; returns the loss terms
+        (the same weighted means) and the number of rows."""
+        cfg, fabric, st = self.config, self.fabric, self.state
+        module, optimizer = self.model, self.optimizer
+        seed_generators(step_seed(cfg.seed, st.step, fabric.global_rank), fabric.device)
+        lr = self.lr_at(st.step)
+        for param_group in optimizer.param_groups:
+            param_group["lr"] = lr
+        rows = sum(len(x_in) for x_in, _ in group)
+        optimizer.zero_grad(set_to_none=True)
+        sums: dict[str, Tensor] = {}
+        for i, (x_in, target) in enumerate(group):
+            weight = len(x_in) / rows
+            with fabric.no_backward_sync(module, enabled=i < len(group) - 1):  # one all-reduce a step
+                terms = self.loss_fn(module, x_in, target).items()
+                fabric.backward(terms["loss"] * weight)
+            for k, v in terms.items():
+                sums[k] = sums[k] + v.detach().float() * weight if k in sums else v.detach().float() * weight
+        logged = list(sums.values())
+        if cfg.grad_clip is not None:  # the norm before clipping
+            logged.append(fabric.clip_gradients(module, optimizer, max_norm=cfg.grad_clip,
+                                                error_if_nonfinite=False).float())
+        optimizer.step()
+        if self.ema is not None:
+            self.ema.update()
+        numbers = torch.stack(logged).tolist()  # one device-to-host transfer per step
+        values = dict(zip(sums, numbers, strict=False))
+        self.step_info = {"lr": lr, **({"grad_norm": numbers[-1]} if cfg.grad_clip is not None else {})}
+        if not math.isfinite(values["loss"]):
+            raise LatentlabError(
+                f"training diverged: the loss became {values['loss']} at step {st.step + 1} "
+                f"(epoch {st.epoch + 1}); the last good checkpoint was kept; try a lower --lr")
+        return values, rows
+
+    def _end_epoch(self, row: dict[str, float]) -> None:
         st, cfg = self.state, self.config
         st.history.append(row)
         st.epoch += 1
         st.batch_in_epoch, st.partial, st.partial_count, st.epoch_seconds = 0, {}, 0, 0.0
         watched = row.get("val_loss", row.get("train_loss", math.inf))
+        if cfg.lr_schedule == "plateau":
+            self.plateau.update(watched)
         if watched < st.best:
             st.best, st.bad_epochs, st.best_step = watched, 0, st.step
-            self.best_state = {k: v.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
-                               for k, v in module.state_dict().items()}
+            self.best_state = self._validated_weights()
         else:
             st.bad_epochs += 1
             if cfg.patience is not None and st.bad_epochs >= cfg.patience:
-                st.stopped_early = True
+                st.stopped_early, st.stop_reason = True, st.stop_reason or "patience"
+
+    def _validated_weights(self) -> dict[str, Tensor]:
+        """CPU copies of the weights that validation uses: the moving average under --ema."""
+        if self.ema is not None:
+            return self.ema.state_dict()
+        return {k: v.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
+                for k, v in self._inner.state_dict().items()}
+
+    # ------------------------------------------------------------ validation
+
+    def validate(self, batches: ImageBatches, max_batches: int | None = None) -> dict[str, float]:
+        """:meth:`evaluate` with the weights validation uses: the moving average under --ema."""
+        averaged = self.ema.applied() if self.ema is not None else contextlib.nullcontext()
+        with averaged:
+            return self.evaluate(self.model, self.loss_fn, batches, max_batches)
 
     @torch.no_grad()
-    def evaluate(self, module: torch.nn.Module, loss_fn: LossFn, batches: ImageBatches) -> dict[str, float]:
-        """Mean of each loss term over ``batches`` (all ranks), in eval mode."""
+    def evaluate(self, module: torch.nn.Module, loss_fn: LossFn, batches: ImageBatches,
+                 max_batches: int | None = None) -> dict[str, float]:
+        """Mean of each loss term over ``batches`` (all ranks; the first ``max_batches`` of them), in eval mode."""
         fabric = self.fabric
         module.eval()
         sums: dict[str, float] = {}
         count = 0
         rank, world = fabric.global_rank, fabric.world_size
-        for i, (x_in, target) in enumerate(batches.epoch(0, rank, world, device=fabric.device,
-                                                         memory_format=self.memory_format)):
+        source = batches.epoch(0, rank, world, device=fabric.device, memory_format=self.memory_format)
+        for i, (x_in, target) in enumerate(itertools.islice(source, max_batches)):
             seed_generators(step_seed(self.config.seed, i, rank), fabric.device)
             terms = loss_fn(module, x_in, target).items()
             values = torch.stack([v.detach().float() for v in terms.values()]).tolist()
@@ -296,14 +360,55 @@ class Trainer:
         totals = fabric.all_reduce(local, reduce_op="sum").tolist()
         return {k: v / max(totals[0], 1.0) for k, v in zip(names, totals[1:], strict=True)}
 
+    # ------------------------------------------------------------ budget
+
+    def _budget_spent(self) -> bool:
+        """Whether a --budget run stops after this step; plans the run once its speed is known.
+        Rank 0 decides for all (the ranks' clocks differ)."""
+        if self.budget is None:
+            return False
+        flags = (not self.state.budget_steps and self.budget.ready(), self.budget.spent(self.elapsed()))
+        if self.fabric.world_size > 1:
+            flags = tuple(self.fabric.broadcast(flags, src=0))
+        plan_now, spent = flags
+        if plan_now:
+            self._plan()
+        return bool(spent)
+
+    def _plan(self) -> None:
+        """Lay the schedule out over the budget: the optimizer steps that fit at the measured
+        speed, counting what validation and checkpoints will cost (one batch and one copy, timed now)."""
+        cfg, st, budget, world = self.config, self.state, self.budget, self.fabric.world_size
+        assert budget is not None and cfg.budget is not None
+        started = self.clock()
+        if self.val_batches is not None:
+            self.validate(self.val_batches, max_batches=1)
+        validation = (self.clock() - started) * (self.val_batches.num_batches(world) if self.val_batches else 0)
+        started = self.clock()
+        copies = [p.detach().to("cpu", copy=True) for p in self._inner.parameters()]
+        checkpoint = (self.clock() - started) * (3 + (self.ema is not None))  # weights, optimizer state, average
+        del copies
+        budget.end_seconds = validation + checkpoint
+        remaining = cfg.budget - self.elapsed() - budget.end_seconds
+        steps = st.step + plan_steps(remaining, budget.seconds_per_step(), budget.end_seconds, checkpoint,
+                                     self.steps_per_epoch, cfg.checkpoint_every)
+        if cfg.epochs is not None:
+            steps = min(steps, cfg.epochs * self.steps_per_epoch)
+        if world > 1:
+            steps = int(self.fabric.broadcast(steps, src=0))
+        check_warmup(cfg.warmup_steps, steps, f"what --budget {format_duration(cfg.budget)} allows at "
+                     f"{budget.seconds_per_step():.3g} s a step")
+        st.budget_steps = max(steps, 1)
+
     # ------------------------------------------------------------ checkpoints
 
-    def _checkpoint(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    def _checkpoint(self) -> None:
+        st = self.state
+        st.elapsed, st.plateau = self.elapsed(), asdict(self.plateau)
+        st.ema_updates = self.ema.updates if self.ema is not None else 0
         if self.checkpoint_dir is None or not self.is_global_zero:
             return
         assert self.writer is not None
-        inner = getattr(module, "module", module)
-        st = self.state
         best: Best = None
         if self.best_state is not None:
             if st.best_step == st.step:
@@ -312,14 +417,18 @@ class Trainer:
                 best = PREVIOUS  # unchanged since the checkpoint in force: a link to its file
             else:
                 best = self.best_state
-        self.writer.save(inner, optimizer, asdict(st), best)
+        for cb in self.callbacks:
+            cb.on_checkpoint(self)
+        ema = self.ema.state_dict() if self.ema is not None else None
+        self.writer.save(self._inner, self.optimizer, asdict(st), best, ema)
         self._saved_best_step = st.best_step if self.best_state is not None else -1
 
-    def _resume(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    def _resume(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Path | None:
+        """Load the checkpoint in force, if any; returns its averaged weights' file under --ema."""
         assert self.checkpoint_dir is not None
         ckpt = latest_checkpoint(self.checkpoint_dir)
         if ckpt is None:
-            return
+            return None
         state = load_checkpoint(ckpt, model, optimizer)
         try:
             self.state = TrainState(**state)
@@ -329,3 +438,8 @@ class Trainer:
         if best_path.is_file():
             self.best_state = load_tensors(best_path)
             self._saved_best_step = self.state.best_step
+        if self.config.ema is None:
+            return None
+        if not (ckpt / EMA_FILE).is_file():
+            raise LatentlabError(f"{ckpt}: has no {EMA_FILE}; this run was not trained with --ema")
+        return ckpt / EMA_FILE
