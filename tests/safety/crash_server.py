@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import lightning.fabric  # noqa: F401  (imported once, here, so that children start at once)
+import lightning_fabric  # noqa: F401  (imported once, here, so that children start at once)
 import safetensors.torch  # noqa: F401
 import torch  # noqa: F401
 
