@@ -46,7 +46,7 @@ def test_score_writes_the_course_file_streamed_in_batches(tiny_run, npy_files, t
 
     out = tmp_path / "prediction.csv"
     result = invoke("score", tiny_run, "--data", f"npy:{npy_files / 'testingset.npy'}", "--out", out,
-                    "--batch-size", 10, "--quiet")
+                    "--batch-size", 10, "--score", "course", "--quiet")
     assert result.exit_code == 0, result.output
     ids, scores = read_csv(out)
     images = np.load(npy_files / "testingset.npy")
@@ -86,7 +86,7 @@ def test_evaluate_prints_aucs_and_writes_figures(tiny_run, npy_files, tmp_path):
     roc = float(result.output.split("ROC AUC")[1].split()[0])
     assert roc > 0.95  # uniform noise among faces
     assert "PR AUC" in result.output
-    for name in ("roc.png", "histogram.png", "most_anomalous.png", "least_anomalous.png"):
+    for name in ("roc.png", "histogram.png", "tradeoff.png", "most_anomalous.png", "least_anomalous.png"):
         assert (tmp_path / name).stat().st_size > 1000
 
 
@@ -168,3 +168,94 @@ def test_oneclass_config_errors_come_before_training(digits_idx, tmp_path, score
                     "--out", tmp_path / "runs")
     one_line_error(result, *words)
     assert not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------- auto, thresholds and predictions
+
+
+@pytest.fixture
+def old_run(tiny_run, tmp_path):  # type: ignore[no-untyped-def]
+    """The tiny run as a run trained before ``--score auto`` existed: no stored choice."""
+    import shutil
+
+    from latentlab.anomaly.auto import CHOICE_FILE
+
+    folder = tmp_path / "old"
+    shutil.copytree(tiny_run, folder, ignore=shutil.ignore_patterns(CHOICE_FILE))
+    return folder
+
+
+def test_evaluate_defaults_to_auto_and_explains_it(old_run, npy_files, tmp_path):
+    from latentlab.anomaly.auto import CHOICE_FILE
+
+    result = invoke("evaluate", old_run, "--data", f"npy:{npy_files / 'testingset.npy'}",
+                    "--labels", npy_files / "labels.npy", "--out-dir", tmp_path / "eval", "--quiet")
+    assert result.exit_code == 0, result.output
+    stored = json.loads((old_run / CHOICE_FILE).read_text())  # chosen on first use and stored
+    assert f"score auto: {stored['name']}" in result.output
+    assert stored["sentence"] in " ".join(result.output.split())
+    assert "without labels (the 0.95 quantile of 26 held-out normal images' scores" in result.output
+    assert "with the best F1 (chosen with the labels)" in result.output
+    assert (tmp_path / "eval" / "tradeoff.png").stat().st_size > 1000
+    again = invoke("evaluate", old_run, "--data", f"npy:{npy_files / 'testingset.npy'}",
+                   "--labels", npy_files / "labels.npy", "--out-dir", tmp_path / "eval", "--overwrite", "--quiet")
+    assert again.exit_code == 0 and stored["sentence"] in " ".join(again.output.split())
+
+
+def test_score_writes_predictions_at_the_threshold_set_without_labels(tiny_run, npy_files, tmp_path):
+    from latentlab.anomaly.detector import ReconstructionDetector
+    from latentlab.anomaly.evaluate import normal_images
+    from latentlab.runs import open_run
+
+    out, flags = tmp_path / "prediction.csv", tmp_path / "labels.csv"
+    result = invoke("score", tiny_run, "--data", f"npy:{npy_files / 'testingset.npy'}", "--out", out,
+                    "--labels-out", flags, "--score", "mse", "--contamination", "0.1", "--quiet")
+    assert result.exit_code == 0, result.output
+    _, scores = read_csv(out)
+    lines = flags.read_text().splitlines()
+    assert lines[0] == "ID,label" and len(lines) == 65
+    predicted = np.array([int(line.split(",")[1]) for line in lines[1:]])
+    run = open_run(tiny_run)
+    normal = normal_images(run)
+    det = ReconstructionDetector(run, score="mse", contamination=0.1).fit(normal.fit, held_out=normal.held_out)
+    assert det.threshold_ == pytest.approx(np.quantile(det.held_out_scores_, 0.9))
+    np.testing.assert_array_equal(predicted, (scores > det.threshold_).astype(int))
+    assert f"{predicted.sum()} of 64 flagged" in result.output
+
+
+def test_score_labels_out_bad_inputs(tiny_run, npy_files, tmp_path):
+    data = f"npy:{npy_files / 'testingset.npy'}"
+    out = tmp_path / "p.csv"
+    one_line_error(invoke("score", tiny_run, "--data", data, "--out", out, "--labels-out", out), "same file")
+    one_line_error(invoke("score", tiny_run, "--data", data, "--out", out, "--labels-out", tmp_path / "l.csv",
+                          "--contamination", "0.7"), "--contamination 0.7")
+    one_line_error(invoke("score", tiny_run, "--data", data, "--out", out, "--score", "combined",
+                          "--combine", "mean"), "--combine mean", "sum, max")
+    one_line_error(invoke("score", tiny_run, "--data", data, "--out", out, "--score", "best"),
+                   "score 'best'", "or auto")
+    assert not out.exists()
+
+
+def test_score_auto_on_a_run_whose_training_data_is_gone(old_run, npy_files, tmp_path):
+    config = json.loads((old_run / "config.json").read_text())
+    config["data"]["spec"] = f"npy:{tmp_path / 'gone.npy'}"
+    (old_run / "config.json").write_text(json.dumps(config))
+    result = invoke("score", old_run, "--data", f"npy:{npy_files / 'testingset.npy'}", "--out", tmp_path / "p.csv")
+    one_line_error(result, "gone.npy", "auto score is chosen", "--train-data")
+    result = invoke("score", old_run, "--data", f"npy:{npy_files / 'testingset.npy'}", "--out", tmp_path / "p.csv",
+                    "--train-data", "faces:256", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "auto chose" in result.output
+
+
+def test_a_oneclass_config_may_ask_for_auto(digits_idx, tmp_path):
+    from latentlab.anomaly.oneclass import check_config, load_config, run_oneclass
+
+    config = {"model": {"kind": "fcn", "hidden": [32], "latent_dim": 4},
+              "train": {"epochs": 2, "batch_size": 32, "lr": 0.003, "val_fraction": 0.0, "seed": 0},
+              "score": {"kind": "auto", "report": ["mse"]}}
+    (tmp_path / "cfg.json").write_text(json.dumps(config))
+    cfg = load_config(tmp_path / "cfg.json")
+    check_config(cfg, (1, 8, 8))
+    [result] = run_oneclass(f"idx:{digits_idx}", "0", cfg)
+    assert 0.0 <= result.roc_auc <= 1.0

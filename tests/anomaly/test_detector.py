@@ -12,8 +12,13 @@ from latentlab.runs import open_run
 
 
 @pytest.fixture(scope="module")
-def run(tiny_run):
-    return open_run(tiny_run)
+def run(tiny_run, tmp_path_factory):
+    """The tiny run, copied: ``score="auto"`` (the default) stores the run's choice in its folder."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("detector") / "run"
+    shutil.copytree(tiny_run, folder)
+    return open_run(folder)
 
 
 def test_init_only_stores_parameters(run):
@@ -92,3 +97,27 @@ def test_elbo_detector_on_a_vae(tiny_vae_run, faces_images, mixed_set):
     images, labels = mixed_set
     det = ReconstructionDetector(open_run(tiny_vae_run), score="elbo").fit(faces_images)
     assert roc_auc(det.decision_function(images), labels) > 0.9
+
+
+def test_held_out_normals_set_the_threshold_and_standardise_a_combination(run, faces_images):
+    fit, held = faces_images[:36], faces_images[36:]
+    det = ReconstructionDetector(run, score="combined", parts=("mse", "ssim"), combine="max",
+                                 contamination=0.1).fit(fit, held_out=held)
+    assert det.held_out_scores_.shape == (12,)
+    assert det.threshold_ == pytest.approx(np.quantile(det.held_out_scores_, 0.9))
+    np.testing.assert_allclose(det.decision_function(held), det.held_out_scores_, rtol=1e-5)
+    assert det.stats_.combine == "max" and det.score_name_ == "max(mse,ssim)"
+    # standardised on the held-out images: their parts have mean 0 there, so their maximum is about 0 or more
+    assert abs(np.median(det.held_out_scores_)) < 1.5
+    plain = ReconstructionDetector(run, score="mse").fit(fit)
+    assert plain.held_out_scores_ is None
+    assert plain.threshold_ == pytest.approx(np.quantile(plain.decision_scores_, 0.95))
+
+
+def test_auto_resolves_to_a_concrete_score(run, faces_images):
+    det = ReconstructionDetector(run).fit(faces_images)
+    assert det.score == "auto" and det.choice_ is not None
+    assert det.score_ == det.choice_.kind and det.parts_ == det.choice_.parts
+    assert det.score_name_ == f"auto: {det.choice_.name}"
+    same = ReconstructionDetector(run, score=det.score_, parts=det.parts_, combine=det.combine_).fit(faces_images)
+    np.testing.assert_allclose(same.decision_scores_, det.decision_scores_, rtol=1e-5)

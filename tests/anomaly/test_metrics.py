@@ -86,3 +86,17 @@ def test_labels_from_a_filter_over_the_data():
     np.testing.assert_array_equal(labels_from("label!=3", data), [0, 1, 0, 1])
     with pytest.raises(LatentlabError, match="unknown name"):
         labels_from("smile>0.5", data)
+
+
+def test_evaluation_reports_the_threshold_without_labels_and_the_best_f1_one():
+    from latentlab.anomaly.metrics import evaluate_scores, tradeoff
+
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.35, 0.9, 0.8, 0.25])
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    e = evaluate_scores(scores, y, threshold=0.5)
+    assert (e.precision, e.recall) == (1.0, 0.5)
+    assert e.best is not None and e.best.f1 >= e.f1
+    assert (e.best.recall, e.best.f1) == (1.0, pytest.approx(0.8))  # the cut between 0.2 and 0.25
+    cuts, precision, recall, f1 = tradeoff(scores, y)
+    assert len(cuts) == len(precision) == len(recall) == len(f1)
+    assert np.all(np.diff(cuts) > 0) and f1.max() == pytest.approx(e.best.f1)

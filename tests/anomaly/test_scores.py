@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from latentlab.anomaly.density import fit_density
 from latentlab.anomaly.scores import (
     SCORE_KINDS,
+    check_kind,
     error_map,
     fit_stats,
     score_dataset,
@@ -137,7 +138,7 @@ def test_mahalanobis_density_ranks_far_points_higher():
 
 
 def test_every_kind_is_listed():
-    assert set(SCORE_KINDS) == {"mse", "course", "ssim", "elbo", "mahalanobis", "gmm", "combined"}
+    assert set(SCORE_KINDS) == {"mse", "course", "ssim", "elbo", "mahalanobis", "gmm", "features", "combined"}
 
 
 def _ssim_cases() -> dict[str, tuple[torch.Tensor, torch.Tensor, float]]:
@@ -176,3 +177,49 @@ def test_ssim_matches_the_values_pinned_before_torchmetrics(case):
     assert tuple(found.shape) == shape
     torch.testing.assert_close(found.flatten(1).mean(1), torch.tensor(per_image), rtol=0, atol=1e-4)
     torch.testing.assert_close(found.flatten(2).mean(2), torch.tensor(per_channel), rtol=0, atol=1e-4)
+
+
+def test_the_features_score_ranks_noise_above_faces(ae, faces_images, mixed_set):
+    images, labels = mixed_set
+    stats, train_scores = fit_stats(ae.model, faces_images, ae.rule, "features")
+    assert stats.features is not None and len(stats.features.means) == 1  # the tiny AE has one hidden layer
+    assert np.isfinite(train_scores).all()
+    scores = score_dataset(ae.model, images, ae.rule, "features", stats=stats, batch_size=7)
+    assert scores[labels == 1].min() > np.median(scores[labels == 0])
+    with pytest.raises(LatentlabError, match="feature statistics"):
+        score_images(ae.model, ae.inputs(images[:2]), "features")
+
+
+def test_conv_features_pool_each_channel(faces_images):
+    from latentlab.anomaly.features import capture
+    from latentlab.models import build
+    from latentlab.models.conv import ConvConfig
+
+    model = build(ConvConfig(channels=(4, 8), latent_dim=3, batchnorm=True)).eval()
+    with capture(model) as found, torch.no_grad():
+        model.encode(torch.zeros(5, 3, 64, 64))
+    assert [f.shape for f in found] == [(5, 8), (5, 16)]  # mean and std of each channel, per layer
+
+
+def test_features_need_hidden_layers():
+    from latentlab.models import FCNConfig, build
+
+    model = build(FCNConfig(hidden=(), latent_dim=4))
+    with pytest.raises(LatentlabError, match="no hidden layers"):
+        check_kind(model, "features")
+    with pytest.raises(LatentlabError, match="at most one latent density"):
+        check_kind(model, "combined", ("mahalanobis", "gmm"))
+
+
+def test_a_max_combination_is_the_largest_standardised_part(ae, faces_images, mixed_set):
+    from latentlab.anomaly.scores import score_parts
+
+    images, _ = mixed_set
+    stats, _ = fit_stats(ae.model, faces_images, ae.rule, "combined", parts=("mse", "ssim"), combine_mode="max")
+    x = ae.inputs(images)
+    parts = score_parts(ae.model, x, ("mse", "ssim"))
+    z = [(np.log(parts[k].double().numpy()) - stats.center[k]) / stats.scale[k] for k in ("mse", "ssim")]
+    found = score_images(ae.model, x, "combined", parts=("mse", "ssim"), stats=stats).numpy()
+    np.testing.assert_allclose(found, np.maximum(*z), rtol=1e-4, atol=1e-5)
+    with pytest.raises(LatentlabError, match="--combine mean"):
+        fit_stats(ae.model, faces_images, ae.rule, "combined", parts=("mse", "ssim"), combine_mode="mean")

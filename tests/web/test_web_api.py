@@ -92,7 +92,7 @@ def test_image_gives_latent_original_and_reconstruction(client: Any, read_png: A
     assert np.allclose(view["z"], z[0].tolist(), atol=1e-5)
     assert read_png(view["original"]).shape == read_png(view["reconstruction"]).shape == (64, 64, 3)
     assert set(view["factors"]) >= {"hue", "mouth"}
-    assert view["anomaly"]["score"] >= 0 and 0 <= view["anomaly"]["percentile"] <= 100
+    assert np.isfinite(view["anomaly"]["score"]) and 0 <= view["anomaly"]["percentile"] <= 100
 
 
 @pytest.mark.parametrize(("index", "status"), [(256, 404), (10**9, 404), (-1, 404), ("abc", 422), ("1.5", 422)])
@@ -242,9 +242,12 @@ def test_the_run_folder_is_not_written(tiny_run: Path, client: Any) -> None:
         files = sorted(p for p in tiny_run.rglob("*") if p.is_file())
         return {str(p): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest()) for p in files}
 
+    from latentlab.anomaly.auto import CHOICE_FILE
+
     before = snapshot()
     complete = (tiny_run / "COMPLETE").stat().st_mtime_ns  # written last by training
-    assert all(mtime <= complete for mtime, _ in before.values())  # loading wrote nothing
+    # loading wrote nothing; the auto score's choice may be there, stored by other tests' `score`
+    assert all(mtime <= complete for path, (mtime, _) in before.items() if Path(path).name != CHOICE_FILE)
     z = _z(client, 0)
     client.post("/api/decode", json={"z": z})
     client.post("/api/describe", json={"z_ref": z, "z": z})
@@ -253,14 +256,18 @@ def test_the_run_folder_is_not_written(tiny_run: Path, client: Any) -> None:
 
 
 def test_anomaly_percentile_ranks_the_image_among_the_training_scores(client: Any, tiny_run: Path) -> None:
-    from latentlab.anomaly.scores import score_dataset
+    from latentlab.anomaly.auto import resolve_auto
+    from latentlab.anomaly.detector import ReconstructionDetector
     from latentlab.runs import open_run
 
     run = open_run(tiny_run)
-    scores = score_dataset(run.model, run.data(None).images, run.rule, "mse")
+    choice = resolve_auto(run, store=False)  # the run's own auto score, as the page shows it (nothing written)
+    det = ReconstructionDetector(run, choice=choice).fit(run.data(None))
+    scores = det.decision_scores_
     for i in (0, 11):
         anomaly = client.get(f"/api/image/{i}").json()["anomaly"]
-        assert anomaly["kind"] == "mse" and anomaly["n_reference"] == len(scores)
+        assert anomaly["kind"] == det.score_name_ and anomaly["kind"].startswith("auto: ")
+        assert anomaly["n_reference"] == len(scores)
         assert anomaly["score"] == pytest.approx(float(scores[i]), rel=1e-4)
         assert anomaly["percentile"] == pytest.approx(100 * float((scores <= scores[i]).mean()), abs=0.5)
 
@@ -276,3 +283,23 @@ def test_large_latent_ranks_every_element(wide_run: Path) -> None:
         z = wide.get("/api/image/0").json()["z"]
         assert len(z) == 40 and wide.post("/api/decode", json={"z": z}).status_code == 200
         assert wide.post("/api/decode", json={"z": z[:4]}).status_code == 422
+
+
+def test_the_auto_score_of_a_run_whose_training_data_is_gone(tiny_run: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from latentlab.anomaly.auto import CHOICE_FILE
+    from latentlab.web.explorer import Explorer
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / CHOICE_FILE).unlink(missing_ok=True)  # other tests' `score` may have stored one in the shared run
+    files = sorted(p.name for p in run.iterdir())
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["spec"] = f"npy:{tmp_path / 'gone.npy'}"
+    (run / "config.json").write_text(json.dumps(config))
+    explorer = Explorer.load(run, "faces:64", factors=False)  # chosen from the images it shows instead
+    assert explorer.detector is not None and explorer.detector.choice_.n_held_out == 6
+    assert explorer.anomaly(explorer.run.inputs(explorer.data, [0]))["kind"].startswith("auto: ")
+    assert sorted(p.name for p in run.iterdir()) == files  # nothing written

@@ -68,3 +68,29 @@ def plot_extremes(images: np.ndarray, recons: np.ndarray, maps: np.ndarray, titl
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     return save_figure(fig, path, dpi=110)
+
+
+def plot_tradeoff(scores: np.ndarray, labels: np.ndarray, threshold: float, best: float, path: str | Path,
+                  score_name: str = "score") -> Path:
+    """Precision, recall and F1 against the threshold, with the threshold set without labels
+    (the contamination quantile of the normal validation scores) and the F1-best one."""
+    from latentlab.anomaly.metrics import operating_point, tradeoff
+
+    cuts, precision, recall, f1 = tradeoff(scores, labels)
+    fig = figure(figsize=(5.6, 3.6), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(cuts, precision, lw=1.4, label="precision")
+    ax.plot(cuts, recall, lw=1.4, label="recall")
+    ax.plot(cuts, f1, lw=1.8, color="black", label="F1")
+    for value, style, name in ((threshold, "--", "set without labels"), (best, ":", "best F1 (needs labels)")):
+        at = operating_point(scores, labels, value)
+        ax.axvline(value, color="gray", lw=1.2, ls=style,
+                   label=f"{name}: P {at.precision:.2f}, R {at.recall:.2f}, F1 {at.f1:.2f}")
+    lo, hi = np.percentile(scores, [0.5, 99.5])
+    ax.set_xlim(min(lo, threshold, best), max(hi, threshold, best))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(f"threshold on the anomaly score ({score_name}); flagged: score > threshold")
+    ax.set_ylabel("fraction")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path, dpi=110)

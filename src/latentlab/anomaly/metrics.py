@@ -101,8 +101,29 @@ def choose_threshold(scores: np.ndarray, labels: np.ndarray | None, contaminatio
 
 
 @dataclass
+class OperatingPoint:
+    """Precision, recall and F1 of the anomalies when ``score > threshold`` flags an image."""
+
+    threshold: float
+    precision: float
+    recall: float
+    f1: float
+
+
+def operating_point(scores: np.ndarray, labels: np.ndarray, threshold: float) -> OperatingPoint:
+    y = check_labels(labels, len(scores))
+    pred = check_scores(scores) > threshold
+    tp = int((pred & (y == 1)).sum())
+    precision = tp / max(int(pred.sum()), 1)
+    recall = tp / max(int(y.sum()), 1)
+    return OperatingPoint(float(threshold), precision, recall, 2 * precision * recall / max(precision + recall, 1e-12))
+
+
+@dataclass
 class Evaluation:
-    """ROC AUC, PR AUC and the confusion counts at ``threshold`` (score > threshold = anomaly)."""
+    """ROC AUC, PR AUC and the confusion counts at ``threshold`` (score > threshold = anomaly),
+    the threshold set without labels; ``best`` is the F1-best threshold the labels would pick
+    (what a labelled validation set could give at most, for comparison)."""
 
     roc_auc: float
     pr_auc: float
@@ -112,17 +133,27 @@ class Evaluation:
     f1: float
     n: int
     n_anomalies: int
+    best: OperatingPoint | None = None
 
 
 def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float) -> Evaluation:
     y = check_labels(labels, len(scores))
     s = check_scores(scores)
-    pred = s > threshold
-    tp = int((pred & (y == 1)).sum())
-    precision = tp / max(int(pred.sum()), 1)
-    recall = tp / max(int(y.sum()), 1)
-    f1 = 2 * precision * recall / max(precision + recall, 1e-12)
-    return Evaluation(roc_auc(s, y), pr_auc(s, y), float(threshold), precision, recall, f1, len(y), int(y.sum()))
+    at = operating_point(s, y, threshold)
+    best = operating_point(s, y, best_f1_threshold(s, y))
+    return Evaluation(roc_auc(s, y), pr_auc(s, y), float(threshold), at.precision, at.recall, at.f1, len(y),
+                      int(y.sum()), best)
+
+
+def tradeoff(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(thresholds, precision, recall, F1) of ``score >= threshold`` over every distinct score,
+    ascending thresholds (scikit-learn's precision-recall curve)."""
+    from sklearn.metrics import precision_recall_curve
+
+    y = check_labels(labels, len(scores))
+    precision, recall, cuts = precision_recall_curve(y, check_scores(scores))
+    p, r = precision[:-1], recall[:-1]
+    return cuts, p, r, 2 * p * r / np.maximum(p + r, 1e-12)
 
 
 # ---------------------------------------------------------------- labels from a file or a filter

@@ -118,15 +118,17 @@ def parse_normal(text: str, classes: Sequence[int], spec: str) -> list[int]:
 
 def check_config(config: OneClassConfig, in_shape: tuple[int, int, int], epochs: int | None = None) -> None:
     """Every error the config can cause, before any training: model, training settings, scores."""
-    from latentlab.anomaly.scores import LATENT_KINDS, check_kind, needed_parts
+    from latentlab.anomaly.auto import AUTO
+    from latentlab.anomaly.scores import FITTED_KINDS, check_kind, needed_parts
     from latentlab.models.registry import build
 
     model = build(config.model_config(in_shape))
     config.train_config(epochs=epochs)
-    check_kind(model, config.score, config.parts)
+    if config.score != AUTO:
+        check_kind(model, config.score, config.parts)
     for kind in config.report:
         check_kind(model, kind)
-        if kind == "combined" or (kind in LATENT_KINDS and kind not in needed_parts(config.score, config.parts)):
+        if kind == "combined" or (kind in FITTED_KINDS and kind not in needed_parts(config.score, config.parts)):
             raise LatentlabError(f"{config.source}: report '{kind}': expected a kind that needs no fitting "
                                  f"(mse, course, ssim, elbo) or a part of the score")
 
@@ -165,8 +167,8 @@ def run_class(train: ImageSet, test: ImageSet, normal: int, config: OneClassConf
                                       batch_size=1000, n_components=config.components).fit(data)
     found = detector.decision_parts(test, extra=config.report)
     t2 = time.perf_counter()
-    part_auc = {k: roc_auc(v, labels) for k, v in found.items() if k != config.score}
-    scores = found[config.score]
+    part_auc = {k: roc_auc(v, labels) for k, v in found.items() if k != detector.score_}
+    scores = found[detector.score_]
     return ClassResult(normal, roc_auc(scores, labels), pr_auc(scores, labels), part_auc, len(data),
                        t1 - t0, t2 - t1, time.process_time() - c0)
 

@@ -16,10 +16,15 @@ kind               score of one image
 ``elbo``           negative ELBO on the training objective's scale: mse + beta * KL / pixels (VAE only)
 ``mahalanobis``    Mahalanobis distance of z = embed(x) to the normal training latents
 ``gmm``            negative log-likelihood of z under a Gaussian mixture fitted on training latents
-``combined``       sum of standardised log-scores of ``parts`` (default mse + mahalanobis)
+``features``       Mahalanobis distances of the encoder's pooled hidden-layer statistics, summed over
+                   layers (:mod:`latentlab.anomaly.features`; Lee et al., 2018; Rippel et al., 2020)
+``combined``       sum of standardised log-scores of ``parts`` (default mse + mahalanobis); with
+                   ``combine="max"`` their maximum
+``auto``           the score the run chose for itself (:mod:`latentlab.anomaly.auto`); resolved by
+                   the detector, never by the functions here
 =================  ==================================================================================
 
-``mahalanobis``, ``gmm`` and ``combined`` need statistics of normal training data
+``mahalanobis``, ``gmm``, ``features`` and ``combined`` need statistics of normal training data
 (:class:`ScoreStats`, made by :func:`fit_stats`); :class:`~latentlab.anomaly.detector.ReconstructionDetector`
 fits them for you. Every function takes model-space images x (N, C, H, W) and returns (N,) float32.
 """
@@ -40,6 +45,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from latentlab.allocator import release_free_memory
 from latentlab.anomaly.density import LatentDensity, fit_density
+from latentlab.anomaly.features import FeatureDensity, capture_if, fit_features, has_features
 from latentlab.data.batches import BatchSpec
 from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder, DiagonalGaussian
@@ -47,8 +53,10 @@ from latentlab.models.packed import packed_linears
 
 RECONSTRUCTION_KINDS = ("mse", "course", "ssim")
 LATENT_KINDS = ("mahalanobis", "gmm")
-SCORE_KINDS = (*RECONSTRUCTION_KINDS, "elbo", *LATENT_KINDS, "combined")
+FITTED_KINDS = (*LATENT_KINDS, "features")  # fitted on normal training images
+SCORE_KINDS = (*RECONSTRUCTION_KINDS, "elbo", *FITTED_KINDS, "combined")
 DEFAULT_PARTS = ("mse", "mahalanobis")
+COMBINE_MODES = ("sum", "max")
 _EPS = 1e-12
 
 
@@ -58,7 +66,7 @@ _EPS = 1e-12
 def check_kind(model: Autoencoder, kind: str, parts: Sequence[str] = DEFAULT_PARTS) -> str:
     """``kind`` if ``model`` can give it; LatentlabError naming what it can give otherwise."""
     if kind not in SCORE_KINDS:
-        raise LatentlabError(f"score '{kind}': expected one of {', '.join(SCORE_KINDS)}")
+        raise LatentlabError(f"score '{kind}': expected one of {', '.join(SCORE_KINDS)}, or auto")
     if kind == "combined":
         if len(parts) < 1 or len(set(parts)) != len(parts):
             raise LatentlabError(f"combined score parts {tuple(parts)}: expected distinct score kinds")
@@ -66,6 +74,12 @@ def check_kind(model: Autoencoder, kind: str, parts: Sequence[str] = DEFAULT_PAR
             if part == "combined":
                 raise LatentlabError("combined score parts: 'combined' cannot be a part of itself")
             check_kind(model, part)
+        if sum(p in LATENT_KINDS for p in parts) > 1:
+            raise LatentlabError(f"combined score parts {tuple(parts)}: expected at most one latent density "
+                                 f"({' or '.join(LATENT_KINDS)})")
+    if kind == "features" and not has_features(model):
+        raise LatentlabError(f"score 'features': the encoder of this {model.config.kind} model has no hidden "
+                             f"layers to take features from; use another score")
     if kind == "elbo" and not model.is_variational:
         usable = [k for k in SCORE_KINDS if k != "elbo"]
         raise LatentlabError(
@@ -76,7 +90,7 @@ def check_kind(model: Autoencoder, kind: str, parts: Sequence[str] = DEFAULT_PAR
 
 def needs_stats(kind: str) -> bool:
     """Whether ``kind`` needs statistics of normal training data (:func:`fit_stats`)."""
-    return kind in LATENT_KINDS or kind == "combined"
+    return kind in FITTED_KINDS or kind == "combined"
 
 
 def needed_parts(kind: str, parts: Sequence[str] = DEFAULT_PARTS) -> tuple[str, ...]:
@@ -125,11 +139,14 @@ def ssim_map(x: Tensor, x_hat: Tensor, data_range: float = 2.0, sigma: float = 1
 class ScoreStats:
     """What latent and combined scores learn from normal training data.
 
-    ``density`` scores latents; ``center`` / ``scale`` standardise log(score) of each part of
-    a combined score (mean and standard deviation over the training images).
+    ``density`` scores latents; ``features`` the encoder's hidden layers; ``center`` / ``scale``
+    standardise log(score) of each part of a combined score (mean and standard deviation over
+    the training images), which ``combine`` ("sum" or "max") joins.
     """
 
     density: LatentDensity | None = None
+    features: FeatureDensity | None = None
+    combine: str = "sum"
     parts: tuple[str, ...] = ()
     center: dict[str, float] = dataclasses.field(default_factory=dict)
     scale: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -172,7 +189,11 @@ def latent_and_parts(model: Autoencoder, x: Tensor, parts: Sequence[str], *,
                      value_range: tuple[float, float] = (-1.0, 1.0), stats: ScoreStats | None = None,
                      samples: int = 0, generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """(z, {kind: (N,)}): the latent and several base scores (not ``combined``) from one pass."""
-    z, x_hat, posterior = _forward(model, x)
+    if "features" in parts and (stats is None or stats.features is None):
+        raise LatentlabError("score 'features': needs feature statistics fitted on normal training data "
+                             "(fit_stats, or use ReconstructionDetector)")
+    with capture_if(model, "features" in parts) as feats:
+        z, x_hat, posterior = _forward(model, x)
     out: dict[str, Tensor] = {}
     for kind in parts:
         if kind == "mse":  # one fused op and one contiguous mean: 3x faster than error_map's channel mean first
@@ -189,6 +210,9 @@ def latent_and_parts(model: Autoencoder, x: Tensor, parts: Sequence[str], *,
                     f"score '{kind}': needs a latent density fitted on normal training data "
                     f"(fit_stats, or use ReconstructionDetector)")
             out[kind] = stats.density.score(z)
+        elif kind == "features":
+            assert stats is not None and stats.features is not None
+            out[kind] = stats.features.score(feats).to(z.device)
         else:
             raise LatentlabError(f"score '{kind}': expected one of {', '.join(SCORE_KINDS[:-1])}")
     return z, {k: v.float() for k, v in out.items()}
@@ -199,12 +223,17 @@ def score_parts(model: Autoencoder, x: Tensor, parts: Sequence[str], **kw: Any) 
     return latent_and_parts(model, x, parts, **kw)[1]
 
 
+def standardised(parts: dict[str, Tensor], stats: ScoreStats) -> Tensor:
+    """(log score - training mean) / training std of each part, (P, N) float64."""
+    return torch.stack([(torch.log(parts[kind].double().clamp_min(_EPS)) - stats.center[kind]) / stats.scale[kind]
+                        for kind in stats.parts])
+
+
 def combine(parts: dict[str, Tensor], stats: ScoreStats) -> Tensor:
-    """Sum over parts of (log score - training mean) / training std, (N,)."""
-    total = torch.zeros_like(next(iter(parts.values())), dtype=torch.float64)
-    for kind in stats.parts:
-        total += (torch.log(parts[kind].double().clamp_min(_EPS)) - stats.center[kind]) / stats.scale[kind]
-    return total.float()
+    """The parts' standardised log-scores joined by ``stats.combine``: their sum, or their
+    maximum (an image very unusual by one part stays unusual however normal the others find it), (N,)."""
+    z = standardised(parts, stats)
+    return (z.amax(0) if stats.combine == "max" else z.sum(0)).float()
 
 
 def score_images(model: Autoencoder, x: Tensor, kind: str = "mse", *, parts: Sequence[str] = DEFAULT_PARTS,
@@ -281,38 +310,84 @@ def score_dataset(model: Autoencoder, images: Any, batch: BatchSpec, kind: str =
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
 
 
+@dataclass
+class Collected:
+    """What one streamed pass over a set gathers for fitting: latents, pooled hidden-layer
+    features (when asked for) and the scores that need no fitting."""
+
+    z: Tensor  # (N, D)
+    features: list[Tensor]  # one (N, F_l) per encoder layer; empty unless asked for
+    scores: dict[str, Tensor]  # kind -> (N,)
+
+
+def collect(model: Autoencoder, images: Any, batch: BatchSpec, kinds: Sequence[str], *, features: bool = False,
+            batch_size: int = 256, samples: int = 0, progress: bool = False, what: str = "fitting") -> Collected:
+    """One pass over ``images``: their latents, their encoder features if ``features``, and the
+    scores ``kinds`` (kinds that need no fitting)."""
+    zs: list[Tensor] = []
+    layers: list[list[Tensor]] = []
+    found: dict[str, list[Tensor]] = {k: [] for k in kinds}
+    with capture_if(model, features) as feats:
+        for z, chunk in stream_parts(model, images, batch, kinds, batch_size=batch_size, samples=samples,
+                                     progress=progress, what=what):
+            zs.append(z.float().cpu())
+            if features:
+                layers.append([f.cpu() for f in feats])
+                feats.clear()
+            for k, v in chunk.items():
+                found[k].append(v.cpu())
+    by_layer = [torch.cat([batch_feats[i] for batch_feats in layers]) for i in range(len(layers[0]))] if layers else []
+    return Collected(torch.cat(zs), by_layer, {k: torch.cat(v) for k, v in found.items()})
+
+
+def standardisation(values: dict[str, Tensor]) -> tuple[dict[str, float], dict[str, float]]:
+    """(centre, scale): mean and standard deviation of each kind's log-score on normal images."""
+    center, scale = {}, {}
+    for k, v in values.items():
+        logs = torch.log(v.double().clamp_min(_EPS))
+        std = float(logs.std()) if len(logs) > 1 else 0.0
+        center[k] = float(logs.mean())
+        scale[k] = std if math.isfinite(std) and std > 1e-12 else 1.0
+    return center, scale
+
+
 def fit_stats(model: Autoencoder, images: Any, batch: BatchSpec, kind: str, *,
               parts: Sequence[str] = DEFAULT_PARTS, batch_size: int = 256, n_components: int = 8,
-              samples: int = 0, progress: bool = False) -> tuple[ScoreStats, np.ndarray]:
+              samples: int = 0, combine_mode: str = "sum", standardise_on: Any = None,
+              progress: bool = False) -> tuple[ScoreStats, np.ndarray]:
     """Fit what ``kind`` needs on normal training images (uint8 NHWC) in one pass: a latent
-    density for ``mahalanobis`` / ``gmm``, per-part standardisation for ``combined``.
+    density for ``mahalanobis`` / ``gmm``, per-layer Gaussians for ``features``, per-part
+    standardisation for ``combined`` (joined by ``combine_mode``, "sum" or "max") -- on the
+    training images, or on ``standardise_on`` (held-out normal images: a reconstruction error
+    is lower on the images a model was trained on, so held-out ones give the fairer scale).
 
     Returns (stats, the training images' scores (N,)).
     """
     check_kind(model, kind, parts)
+    if combine_mode not in COMBINE_MODES:
+        raise LatentlabError(f"--combine {combine_mode}: expected one of {', '.join(COMBINE_MODES)}")
     wanted = needed_parts(kind, parts)
     latent = next((k for k in wanted if k in LATENT_KINDS), None)
-    pixel_parts = [k for k in wanted if k not in LATENT_KINDS]
-    zs: list[Tensor] = []
-    found: dict[str, list[Tensor]] = {k: [] for k in pixel_parts}
-    for z, chunk in stream_parts(model, images, batch, pixel_parts, batch_size=batch_size, samples=samples,
-                                 progress=progress, what="fitting"):
-        if latent is not None:
-            zs.append(z.float().cpu())
-        for k, v in chunk.items():
-            found[k].append(v.cpu())
-    values = {k: torch.cat(v) for k, v in found.items()}
-    stats = ScoreStats()
+    found = collect(model, images, batch, [k for k in wanted if k not in FITTED_KINDS],
+                    features="features" in wanted, batch_size=batch_size, samples=samples, progress=progress)
+    values = dict(found.scores)
+    stats = ScoreStats(combine=combine_mode)
     if latent is not None:
-        z_all = torch.cat(zs)
-        stats.density = fit_density(z_all, latent, n_components=n_components)
-        values[latent] = stats.density.score(z_all).float()
+        stats.density = fit_density(found.z, latent, n_components=n_components)
+        values[latent] = stats.density.score(found.z).float()
+    if "features" in wanted:
+        stats.features = fit_features(found.features)
+        values["features"] = stats.features.score(found.features)
     if kind != "combined":
         return stats, values[kind].numpy()
-    for k in wanted:
-        logs = torch.log(values[k].double().clamp_min(_EPS))
-        std = float(logs.std()) if len(logs) > 1 else 0.0
-        stats.center[k] = float(logs.mean())
-        stats.scale[k] = std if math.isfinite(std) and std > 1e-12 else 1.0
+    if standardise_on is None:
+        stats.center, stats.scale = standardisation({k: values[k] for k in wanted})
+    else:
+        held: dict[str, list[Tensor]] = {k: [] for k in wanted}
+        for _, chunk in stream_parts(model, standardise_on, batch, wanted, batch_size=batch_size, stats=stats,
+                                     samples=samples, progress=progress, what="standardising"):
+            for k, v in chunk.items():
+                held[k].append(v.cpu())
+        stats.center, stats.scale = standardisation({k: torch.cat(v) for k, v in held.items()})
     stats.parts = tuple(wanted)
     return stats, combine(values, stats).numpy()

@@ -13,7 +13,13 @@ from latentlab.errors import LatentlabError
 
 app = typer.Typer()
 
-SCORE_HELP = "mse, course, ssim, elbo (VAE), mahalanobis, gmm or combined"
+SCORE_HELP = ("auto (the score the run chose for itself from its own training data), mse, course, ssim, "
+              "elbo (VAE), mahalanobis, gmm, features or combined")
+COMBINE_HELP = "how a combined score joins its standardised parts: sum or max"
+
+
+def say(text: str) -> None:
+    console.print(text, highlight=False, soft_wrap=True)
 
 
 def _parts(text: str) -> tuple[str, ...]:
@@ -25,14 +31,19 @@ def score_cmd(
     run: Path = typer.Argument(..., help="a run folder"),
     data: str = typer.Option(..., "--data", help="images to score, e.g. npy:testingset.npy"),
     out: Path = typer.Option(Path("prediction.csv"), "--out", help="CSV to write: ID,score (IDs from 0)"),
-    score: str = typer.Option("course", "--score", help=SCORE_HELP),
+    score: str = typer.Option("auto", "--score", help=SCORE_HELP),
     parts: str = typer.Option("mse,mahalanobis", "--parts", help="what a combined score mixes"),
+    combine: str = typer.Option("sum", "--combine", help=COMBINE_HELP),
     train_data: str | None = typer.Option(None, "--train-data",
                                           help="normal images to fit latent/combined scores on (default: the run's)"),
     train_where: str | None = typer.Option(None, "--train-where",
                                            help="fit on the training rows that match, e.g. 'label==3'"),
     fit_limit: int = typer.Option(5000, "--fit-limit", help="at most this many training images to fit on"),
     components: int = typer.Option(8, "--components", help="Gaussian components of a gmm score"),
+    labels_out: Path | None = typer.Option(None, "--labels-out",
+                                           help="also write 0/1 predictions (ID,label; 1 = anomaly) to this CSV"),
+    contamination: float = typer.Option(0.05, "--contamination",
+                                        help="expected anomaly fraction: the threshold of --labels-out"),
     batch_size: int = typer.Option(256, "--batch-size"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
@@ -40,10 +51,16 @@ def score_cmd(
     """Write the course's Kaggle file: one anomaly score per image (higher = more anomalous)."""
     from latentlab.anomaly.evaluate import score_run
 
-    n = score_run(run, data, out, score=score, parts=_parts(parts), train_data=train_data, train_where=train_where,
-                  fit_limit=fit_limit, n_components=components, batch_size=batch_size, progress=not quiet,
-                  overwrite=overwrite)
-    console.print(f"{n} scores ({score}) written to {out}", highlight=False, soft_wrap=True)
+    result = score_run(run, data, out, score=score, parts=_parts(parts), combine=combine, train_data=train_data,
+                       train_where=train_where, fit_limit=fit_limit, n_components=components,
+                       contamination=contamination, labels_out=labels_out, batch_size=batch_size,
+                       progress=not quiet, overwrite=overwrite)
+    say(f"{result.n} scores ({result.score}) written to {out}")
+    if result.choice is not None:
+        say(result.choice.sentence)
+    if result.labels_out is not None:
+        say(f"0/1 predictions written to {result.labels_out}: {result.flagged} of {result.n} flagged (score > "
+            f"{result.threshold:.6g}, {result.threshold_from})")
 
 
 @command(app, "evaluate")
@@ -52,14 +69,17 @@ def evaluate_cmd(
     data: str = typer.Option(..., "--data", help="labelled images to evaluate on"),
     labels: str = typer.Option(..., "--labels",
                                help="0/1 per image (1 = anomaly): a .npy/.csv/.txt file, or a filter like 'label!=3'"),
-    score: str = typer.Option("mse", "--score", help=SCORE_HELP),
+    score: str = typer.Option("auto", "--score", help=SCORE_HELP),
     parts: str = typer.Option("mse,mahalanobis", "--parts", help="what a combined score mixes"),
+    combine: str = typer.Option("sum", "--combine", help=COMBINE_HELP),
     train_data: str | None = typer.Option(None, "--train-data",
                                           help="normal images to fit on and set the threshold (default: the run's)"),
     train_where: str | None = typer.Option(None, "--train-where",
                                            help="fit on the training rows that match, e.g. 'label==3'"),
     fit_limit: int = typer.Option(5000, "--fit-limit", help="at most this many training images to fit on"),
-    contamination: float = typer.Option(0.05, "--contamination", help="expected anomaly fraction: the threshold"),
+    contamination: float = typer.Option(0.05, "--contamination",
+                                        help="expected anomaly fraction: the threshold is this quantile of the "
+                                             "held-out normal images' scores"),
     k: int = typer.Option(8, "--k", help="how many most and least anomalous images to show"),
     out_dir: Path = typer.Option(Path("."), "--out-dir", help="folder for the figures"),
     prefix: str = typer.Option("", "--prefix", help="prefix of the figure file names"),
@@ -68,20 +88,27 @@ def evaluate_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing figures"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
-    """ROC AUC and PR AUC against labels; ROC curve, score histogram and the extreme images."""
+    """ROC AUC and PR AUC against labels; precision, recall and F1 at the threshold set without
+    labels and at the F1-best one; ROC curve, score histogram, trade-off and the extreme images."""
     from latentlab.anomaly.evaluate import evaluate_run
 
-    result = evaluate_run(run, data, labels, out_dir, score=score, parts=_parts(parts), train_data=train_data,
-                          train_where=train_where, fit_limit=fit_limit, contamination=contamination, k=k,
-                          prefix=prefix, n_components=components, batch_size=batch_size, progress=not quiet,
-                          overwrite=overwrite)
+    result = evaluate_run(run, data, labels, out_dir, score=score, parts=_parts(parts), combine=combine,
+                          train_data=train_data, train_where=train_where, fit_limit=fit_limit,
+                          contamination=contamination, k=k, prefix=prefix, n_components=components,
+                          batch_size=batch_size, progress=not quiet, overwrite=overwrite)
     e = result.evaluation
-    console.print(f"{e.n} images, {e.n_anomalies} anomalous; score {score}", highlight=False, soft_wrap=True)
-    console.print(f"ROC AUC {e.roc_auc:.4f}", highlight=False, soft_wrap=True)
-    console.print(f"PR AUC  {e.pr_auc:.4f}", highlight=False, soft_wrap=True)
-    console.print(f"threshold {e.threshold:.6g} (contamination {contamination} of the training scores): "
-                  f"precision {e.precision:.3f}, recall {e.recall:.3f}, F1 {e.f1:.3f}", highlight=False, soft_wrap=True)
-    console.print("figures: " + ", ".join(str(p) for p in result.files), highlight=False, soft_wrap=True)
+    say(f"{e.n} images, {e.n_anomalies} anomalous; score {result.score}")
+    if result.choice is not None:
+        say(result.choice.sentence)
+    say(f"ROC AUC {e.roc_auc:.4f}")
+    say(f"PR AUC  {e.pr_auc:.4f}")
+    say(f"threshold {e.threshold:.6g} without labels ({result.threshold_from}): "
+        f"precision {e.precision:.3f}, recall {e.recall:.3f}, F1 {e.f1:.3f}")
+    if e.best is not None:
+        b = e.best
+        say(f"threshold {b.threshold:.6g} with the best F1 (chosen with the labels): "
+            f"precision {b.precision:.3f}, recall {b.recall:.3f}, F1 {b.f1:.3f}")
+    say("figures: " + ", ".join(str(p) for p in result.files))
 
 
 @command(app, "oneclass")

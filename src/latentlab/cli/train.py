@@ -114,6 +114,8 @@ def train(
     accumulate: int = typer.Option(1, "--accumulate", help="batches of --batch-size per optimizer step"),
     budget: str | None = typer.Option(None, "--budget", help="wall-clock training time: 90s, 10m, 2h"),
     deterministic: bool = typer.Option(False, "--deterministic", help="bit-identical runs (one CPU thread: slower)"),
+    recipe: str | None = typer.Option(None, "--recipe", help="anomaly: a model, input rule and budget chosen for "
+                                      "anomaly detection (docs/anomaly.md); typed options override it"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last checkpoint"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run folder"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
@@ -139,15 +141,51 @@ def train(
         if is_global_zero():  # with --devices N, every process runs this command
             console.print(f"run resumed and finished: [bold]{out}[/]")
         return
-    cfg = TrainConfig(epochs=epochs if epochs is not None or budget_s else 10, batch_size=batch_size, lr=lr,
-                      optimizer=optimizer, weight_decay=weight_decay, val_fraction=val_fraction, patience=patience,
-                      seed=seed, precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
-                      num_nodes=num_nodes, checkpoint_every=checkpoint_every, lr_schedule=lr_schedule,
-                      warmup_steps=warmup_steps, grad_clip=grad_clip, ema=ema, accumulate=accumulate, budget=budget_s,
-                      deterministic=deterministic)
+    settings: dict[str, Any] = {
+        "epochs": epochs if epochs is not None or budget_s else 10, "batch_size": batch_size, "lr": lr,
+        "optimizer": optimizer, "weight_decay": weight_decay, "val_fraction": val_fraction, "patience": patience,
+        "seed": seed, "precision": precision, "accelerator": accelerator, "devices": devices, "strategy": strategy,
+        "num_nodes": num_nodes, "checkpoint_every": checkpoint_every, "lr_schedule": lr_schedule,
+        "warmup_steps": warmup_steps, "grad_clip": grad_clip, "ema": ema, "accumulate": accumulate,
+        "budget": budget_s, "deterministic": deterministic}
+    found = None
+    if recipe is not None:
+        found, rule, settings = apply_recipe(ctx, recipe, locals(), rule, settings)
+    cfg = TrainConfig(**settings)
     images = load_prepared(data, rule)
-    model_config = model_config_from_options(model, preset, images.input_shape, rule.value_range, **options)
+    if found is not None:
+        model_config = found.model_config(images.input_shape, rule.value_range)
+    else:
+        model_config = model_config_from_options(model, preset, images.input_shape, rule.value_range, **options)
     trained = train_run(model_config, images, rule, cfg, out, overwrite=overwrite, progress=not quiet,
                         callbacks=plot)
-    if is_global_zero():
-        console.print(f"{trained.describe()}\nrun written to [bold]{out}[/]")
+    if not is_global_zero():
+        return
+    console.print(f"{trained.describe()}\nrun written to [bold]{out}[/]")
+    if found is not None and found.score == "auto" and cfg.val_fraction > 0:
+        from latentlab.anomaly.auto import resolve_auto
+
+        choice = resolve_auto(out)  # chosen now, from the run's own validation images; stored in the run
+        console.print(choice.sentence, highlight=False, soft_wrap=True)
+
+
+def apply_recipe(ctx: typer.Context, name: str, values: dict[str, Any], rule: BatchSpec,
+                 settings: dict[str, Any]) -> tuple[Any, BatchSpec, dict[str, Any]]:
+    """The recipe ``name`` under the options the user typed: a typed training or input option
+    wins over the recipe's value; model options are refused (the recipe is the model)."""
+    import dataclasses
+
+    from latentlab.anomaly.recipe import load_recipe
+
+    found = load_recipe(name)
+    typed = given_options(ctx, {k: values[k] for k in TRAIN_OPTIONS | RULE_OPTIONS | MODEL_OPTIONS | {"epochs"}})
+    clash = sorted(MODEL_OPTIONS & typed.keys())
+    if clash:
+        flags = ", ".join("--" + k.replace("_", "-") for k in clash)
+        raise LatentlabError(f"--recipe {name} chooses the model; drop {flags} (or train without --recipe)")
+    rule = dataclasses.replace(rule, **{k: v for k, v in found.rule.items() if k not in typed})
+    recipe_train = found.train_overrides()
+    if "budget" in typed and "epochs" not in typed:
+        recipe_train.pop("epochs", None)  # a typed budget decides how long, as without a recipe
+    settings = {**settings, **{k: v for k, v in recipe_train.items() if k not in typed}}
+    return found, rule, settings

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from latentlab.anomaly.scores import score_dataset, score_images
+from latentlab.anomaly.scores import score_images
 from latentlab.data.batches import BatchSpec, to_uint8
 from latentlab.data.imageset import ImageSet
 from latentlab.data.rule import decode_geometry, model_inputs
@@ -39,7 +39,7 @@ from latentlab.web.batcher import DecodeBatcher
 from latentlab.web.images import data_url, decode_upload, png_bytes
 
 STATS_LIMIT = 2000  # dataset images encoded at startup for ranges, ranking and percentiles
-ANOMALY_SCORE = "mse"
+ANOMALY_SCORE = "auto"  # the score the run chose for itself (latentlab.anomaly.auto), stored in the run
 BOUND_WIDTHS = 10.0  # a latent value may lie this many typical-range widths outside the range
 EDIT_MAX_LENGTH = 20 * MAX_LENGTH  # characters of a ';'-joined edit string from the page
 
@@ -56,6 +56,7 @@ class Explorer:
     ranking: list[explore.ElementScore]  # best first
     train_scores: np.ndarray  # (M,) sorted anomaly scores of those images
     factor_model: Any | None = None
+    detector: Any | None = None  # the fitted ReconstructionDetector of ANOMALY_SCORE
     batcher: DecodeBatcher = field(init=False)
 
     def __post_init__(self) -> None:
@@ -64,12 +65,15 @@ class Explorer:
     # ----------------------------------------------------------------------------- loading
 
     @classmethod
-    def load(cls, run_dir: str | Path, data_spec: str | None = None, *,
+    def load(cls, run_dir: str | Path | Run, data_spec: str | ImageSet | None = None, *,
              stats_limit: int = STATS_LIMIT, factors: bool = True) -> Explorer:
-        """Open the run and encode its data; LatentlabError for a bad run folder or data spec."""
-        run = open_run(run_dir)
+        """Open the run and encode its data; LatentlabError for a bad run folder or data spec.
+
+        ``run_dir`` may also be an opened :class:`Run` and ``data_spec`` a loaded image set of the
+        model's input shape (what :mod:`latentlab.notebook` passes)."""
+        run = run_dir if isinstance(run_dir, Run) else open_run(run_dir)
         run.model.eval().requires_grad_(False)
-        data = run.data(data_spec)
+        data = data_spec if isinstance(data_spec, ImageSet) else run.data(data_spec)
         with torch.inference_mode():
             z_data = encode_run_data(run, data, stats_limit)  # (M, D)
             lo, hi = explore.latent_ranges(run.model, z_data)
@@ -82,10 +86,24 @@ class Explorer:
         return explorer
 
     def _score_data(self, m: int) -> np.ndarray:
-        """Sorted anomaly scores (m,) of the first m dataset images."""
+        """Sorted anomaly scores (m,) of the first m dataset images, which the detector is fitted on.
+
+        The run folder stays read-only: a run without a stored ``auto`` choice gets one made in
+        memory (``latentlab evaluate`` or ``score`` store it) -- from the run's training data, or
+        from these images when that can no longer be read."""
+        from latentlab.anomaly.auto import AUTO, choose_for_images, resolve_auto
+        from latentlab.anomaly.detector import ReconstructionDetector
+
+        reference = self.data.subset(np.arange(m))
         with torch.inference_mode():
-            found = score_dataset(self.model, self.data.subset(np.arange(m)), self.run.rule, ANOMALY_SCORE)
-        return np.sort(np.asarray(found, dtype=np.float64))
+            choice = None
+            if ANOMALY_SCORE == AUTO:
+                try:
+                    choice = resolve_auto(self.run, store=False)
+                except LatentlabError:
+                    choice = choose_for_images(self.run, reference)
+            self.detector = ReconstructionDetector(self.run, score=ANOMALY_SCORE, choice=choice).fit(reference)
+        return np.sort(np.asarray(self.detector.decision_scores_, dtype=np.float64))
 
     # ----------------------------------------------------------------------------- properties
 
@@ -144,15 +162,19 @@ class Explorer:
 
     def anomaly_scores(self, x: Tensor) -> np.ndarray:
         """(N, C, H, W) -> (N,) anomaly scores, higher = more anomalous."""
+        det = self.detector
+        assert det is not None
         with torch.inference_mode():
-            found = score_images(self.model, x, kind=ANOMALY_SCORE, value_range=self.run.value_range)
+            found = score_images(self.model, x, kind=det.score_, parts=det.parts_, value_range=self.run.value_range,
+                                 stats=det.stats_)
         return found.float().numpy()
 
     def anomaly(self, x: Tensor) -> dict[str, Any]:
         """Score of one image (1, C, H, W) and its percentile among the encoded training images."""
         score = float(self.anomaly_scores(x)[0])
         below = np.searchsorted(self.train_scores, score, side="right")
-        return {"kind": ANOMALY_SCORE, "score": score,
+        assert self.detector is not None
+        return {"kind": self.detector.score_name_, "score": score,
                 "percentile": 100.0 * float(below) / len(self.train_scores),
                 "n_reference": len(self.train_scores)}
 
