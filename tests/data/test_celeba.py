@@ -128,6 +128,14 @@ def test_missing_images_are_named(published, tmp_path) -> None:
         load_source(f"celeba:{root}#train")
 
 
+def test_a_folder_holding_the_subset_tar_stands_for_it(subset_tar) -> None:
+    """``celeba:../shared/data/celeba_subset``: the folder as shipped, one tar and notes beside it."""
+    folder = subset_tar.parent
+    (folder / "PROVENANCE.md").write_text("where the subset comes from\n")
+    np.testing.assert_array_equal(load_source(f"celeba:{folder}#test").images,
+                                  load_source(f"celeba:{subset_tar}#test").images)
+
+
 @pytest.mark.slow
 def test_the_shared_celeba_subset(shared_data) -> None:
     tar = shared_data / "celeba_subset" / "celeba_aligned_6000img_200id.tar"

@@ -50,6 +50,7 @@ def split_name(fragment: str | None, spec: str) -> str:
 def inputs_of(path: Path) -> list[Path]:
     """The files a CelebA source reads (for the cache key): the archive, or the partition file and
     the image folder."""
+    path = _subset_tar(path)
     if path.is_file():
         return [path, *[p for p in (_find(path.parent, PARTITION), _find(path.parent, IDENTITY)) if p]]
     if (path / "Datasets").is_dir():
@@ -63,6 +64,7 @@ def read_celeba(path: Path, spec: str, split: str | None, geometry: Geometry | N
     geometry = geometry or DEFAULT_GEOMETRY
     if not path.exists():
         raise LatentlabError(f"data spec '{spec}': {path} not found; {WHERE}")
+    path = _subset_tar(path)
     lowered = path.name.lower()
     if path.is_file() and lowered.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
         return readers.read_tar(path, spec, folder=f"Datasets/{SUBSET_FOLDERS[name]}", geometry=geometry)
@@ -83,6 +85,15 @@ def read_celeba(path: Path, spec: str, split: str | None, geometry: Geometry | N
     else:
         images = _decode_folder(path, files, spec, geometry)
     return ImageSet(images=images, labels=labels, label_names=names, spec=spec)
+
+
+def _subset_tar(path: Path) -> Path:
+    """A folder that holds the subset's tar and no published layout (``../shared/data/celeba_subset``)
+    stands for that tar; anything else is itself."""
+    if not path.is_dir() or (path / "Datasets").is_dir() or _find(path, PARTITION) is not None:
+        return path
+    tars = sorted(path.glob("*.tar"))
+    return tars[0] if len(tars) == 1 else path
 
 
 def _find(folder: Path, name: str) -> Path | None:
