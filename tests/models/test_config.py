@@ -21,7 +21,14 @@ WIDTH_FIELDS = {
     "conv": {"channels"},
     "vae-fcn": {"hidden", "decoder_hidden"},
     "vae-conv": {"channels"},
+    "resnet": {"channels"},
+    "vae-resnet": {"channels"},
 }
+# the families on each backbone have that backbone's width fields and no others
+BACKBONE_WIDTHS = {"fcn": {"hidden", "decoder_hidden"}, "conv": {"channels"}, "resnet": {"channels"}}
+FAMILY_NAMES = ("beta-vae", "denoising", "sparse", "contractive", "beta-tcvae", "wae", "vq-vae")
+WIDTH_FIELDS |= {f"{family}-{backbone}": widths
+                 for family in FAMILY_NAMES for backbone, widths in BACKBONE_WIDTHS.items()}
 NESTED = {"encoders"}
 CASES = [(kind, name) for kind in sorted(WIDTH_FIELDS) for name in sorted(WIDTH_FIELDS[kind])]
 
@@ -107,6 +114,8 @@ def test_json_round_trip_for_every_kind(kind: str) -> None:
     assert config_from_dict(config_to_dict(config)) == config
 
 
+NEW_FIELDS = {"recon_loss": "mse"}  # fields added to every kind after these runs were saved, at the old behaviour
+
 # config.json "model" sections as main wrote them before the base existed (fields in the old order)
 OLD_SAVED: list[dict[str, Any]] = [
     {"in_shape": [3, 64, 64], "hidden": [128, 64, 12], "latent_dim": 3, "decoder_hidden": None,
@@ -129,4 +138,5 @@ def test_configs_saved_before_the_base_still_load(saved: dict[str, Any]) -> None
     config = config_from_dict(saved)
     assert type(config) is MODELS[saved["kind"]][1]
     written = json.loads(json.dumps(config_to_dict(config)))
-    assert written == saved  # the same field names and values; only the key order moved
+    assert {k: written[k] for k in saved} == saved  # the same field names and values; only the key order moved
+    assert {k: v for k, v in written.items() if k not in saved} == NEW_FIELDS  # fields added since: old defaults

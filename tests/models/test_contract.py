@@ -28,13 +28,14 @@ SMALL = (3, 16, 16)
 
 
 SMALL_MULTI = {"encoders": ((32, 16), (24,), (16, 8)), "decoder_hidden": (16, 32)}
+SMALL_RESNET = {"channels": (8, 16), "latent_dim": 8}  # the residual backbone of every family, narrower
 
 
 def small_configs():
     """Every kind and every preset, shrunk to 16x16 inputs so the suite stays fast (the
     multi-encoder's 3000-wide layers shrink too; its exact preset is checked by parameter count)."""
     for kind in MODELS:
-        extra = SMALL_MULTI if kind == "multi-fcn" else {}
+        extra = SMALL_MULTI if kind == "multi-fcn" else SMALL_RESNET if kind.endswith("resnet") else {}
         yield f"kind:{kind}", kind_config(kind, in_shape=SMALL, **extra)
     for name in PRESETS:
         shape = (1, 28, 28) if name == "mnist-fcn2" else SMALL

@@ -6,10 +6,11 @@ from latentlab.models.conv import ConvAutoencoder, ConvConfig
 from latentlab.models.fcn import FCNAutoencoder, FCNConfig
 from latentlab.models.multi_encoder import MultiFCNAutoencoder, MultiFCNConfig
 from latentlab.models.presets import PARAMETER_COUNTS, PRESETS, kind_config, preset_config
-from latentlab.models.registry import MODELS, build, config_from_dict, load_model, save_model
+from latentlab.models.registry import FAMILIES, MODELS, build, config_from_dict, load_model, resolve_kind, save_model
 from latentlab.models.vae import FCNVAE, ConvVAE, ConvVAEConfig, FCNVAEConfig, VariationalAutoencoder
 
 __all__ = [
+    "FAMILIES",
     "FCNVAE",
     "MODELS",
     "PARAMETER_COUNTS",
@@ -33,5 +34,6 @@ __all__ = [
     "kind_config",
     "load_model",
     "preset_config",
+    "resolve_kind",
     "save_model",
 ]

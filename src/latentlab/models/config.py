@@ -3,7 +3,7 @@
 A family's config (``FCNConfig``, ``ConvConfig``, ...) subclasses :class:`ModelConfig`, adds its
 own fields, and -- where it has checks of its own -- calls ``super().__post_init__()`` first.
 The base checks what every family shares (``kind``, ``in_shape``, ``batchnorm``, ``activation``,
-``out_activation``), every ``bool`` field, and every layer-width field. Width fields are found
+``out_activation``, ``recon_loss``), every ``bool`` field, and every layer-width field. Width fields are found
 by their declared type, not by a list to keep up to date: a field declared :data:`Widths`
 (``tuple[int, ...]``), ``Widths | None`` or ``tuple[Widths, ...]`` must hold positive integers,
 so a new family (or a new field) cannot forget the check.
@@ -24,6 +24,8 @@ from latentlab.errors import LatentlabError
 from latentlab.models.base import ACTIVATIONS, OUT_ACTIVATIONS
 
 Widths = tuple[int, ...]  # layer widths (hidden sizes, conv channels): positive integers
+RECON_LOSSES = ("mse", "l1", "bce", "ssim")  # see latentlab.losses.reconstruction_loss
+OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}  # output activation -> value range
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +37,7 @@ class ModelConfig:
     batchnorm: bool = False
     activation: str = "relu"
     out_activation: str = "tanh"
+    recon_loss: str = "mse"  # mse, l1, bce (a sigmoid output: value range 0,1) or ssim; older runs: mse
 
     def __post_init__(self) -> None:
         own_kind = _default_kind(type(self))
@@ -52,6 +55,10 @@ class ModelConfig:
                 raise LatentlabError(f"{name} {value!r}: expected true or false")
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("output activation", self.out_activation, OUT_ACTIVATIONS)
+        check_choice("recon loss", self.recon_loss, RECON_LOSSES)
+        if self.recon_loss == "bce" and self.out_activation != "sigmoid":
+            raise LatentlabError(f"recon loss bce: expected value range 0,1 (a sigmoid output), "
+                                 f"not a '{self.out_activation}' output")
 
 
 # ---------------------------------------------------------------- checks
@@ -130,3 +137,9 @@ def _without_none(hint: Any) -> Any:
 def _default_kind(cls: type[Any]) -> str | None:
     default = next(f.default for f in dataclasses.fields(cls) if f.name == "kind")
     return default if isinstance(default, str) else None
+
+
+def check_weight(what: str, value: float) -> None:
+    """A loss weight or hyper-parameter: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise LatentlabError(f"{what} {value!r}: expected a finite number >= 0")

@@ -9,7 +9,7 @@ from latentlab.errors import LatentlabError
 from latentlab.models.conv import ConvConfig
 from latentlab.models.fcn import FCNConfig
 from latentlab.models.multi_encoder import MultiFCNConfig
-from latentlab.models.registry import config_class
+from latentlab.models.registry import config_class, resolve_kind
 from latentlab.models.vae import ConvVAEConfig
 
 PRESETS: dict[str, Any] = {
@@ -48,11 +48,14 @@ def with_overrides(config: Any, overrides: dict[str, Any], what: str) -> Any:
     names = {f.name for f in dataclasses.fields(config)}
     unknown = sorted(set(overrides) - names)
     if unknown:
-        raise LatentlabError(
-            f"{what} (kind '{config.kind}') has no option {', '.join(unknown)}")
+        flags = ", ".join(f"{name} (--{name.replace('_', '-')})" for name in unknown)
+        raise LatentlabError(f"{what} (kind '{config.kind}') has no option {flags}")
     return dataclasses.replace(config, **overrides)
 
 
-def kind_config(kind: str, **overrides: Any) -> Any:
-    """A default config of ``kind`` with ``overrides``."""
-    return with_overrides(config_class(kind)(), overrides, f"model kind '{kind}'")
+def kind_config(kind: str, backbone: str | None = None, **overrides: Any) -> Any:
+    """A default config of ``kind`` -- a concrete kind (``sparse-conv``) or a family name
+    (``sparse``, ``ae``, ``vq-vae``) on ``backbone`` (fcn, conv, resnet; the family's default when
+    None) -- with ``overrides``: ``kind_config("sparse", backbone="conv", latent_dim=16)``."""
+    concrete = resolve_kind(kind, backbone)
+    return with_overrides(config_class(concrete)(), overrides, f"model kind '{concrete}'")

@@ -17,26 +17,64 @@ from safetensors.torch import load_file, save_file
 
 from latentlab.errors import LatentlabError
 from latentlab.io import atomic_write, read_json, write_json
+from latentlab.models import beta_tcvae, beta_vae, contractive, denoising, sparse, vq_vae, wae
+from latentlab.models.backbones import AE_BACKBONES, BACKBONES, VAE_BACKBONES, Kinds
 from latentlab.models.base import Autoencoder, config_to_dict, tuples
-from latentlab.models.conv import ConvAutoencoder, ConvConfig
-from latentlab.models.fcn import FCNAutoencoder, FCNConfig
+from latentlab.models.cards import CARDS
 from latentlab.models.multi_encoder import MultiFCNAutoencoder, MultiFCNConfig
-from latentlab.models.vae import FCNVAE, ConvVAE, ConvVAEConfig, FCNVAEConfig
 
-MODELS: dict[str, tuple[type[Autoencoder], type[Any]]] = {
-    "fcn": (FCNAutoencoder, FCNConfig),
+# Concrete kinds: what config.json records. A family's kind is FAMILY-BACKBONE (vae-fcn, sparse-conv);
+# the plain autoencoder's are the backbone names (fcn, conv, resnet), as before families existed.
+MODELS: Kinds = {
+    **AE_BACKBONES,
     "multi-fcn": (MultiFCNAutoencoder, MultiFCNConfig),
-    "conv": (ConvAutoencoder, ConvConfig),
-    "vae-fcn": (FCNVAE, FCNVAEConfig),
-    "vae-conv": (ConvVAE, ConvVAEConfig),
+    **{f"vae-{backbone}": classes for backbone, classes in VAE_BACKBONES.items()},
+    **beta_vae.KINDS, **denoising.KINDS, **sparse.KINDS, **contractive.KINDS, **beta_tcvae.KINDS,
+    **wae.KINDS, **vq_vae.KINDS,
 }
+
+# Families, as `latentlab models` lists them and `--model NAME --backbone B` chooses them: backbone -> kind.
+FAMILIES: dict[str, dict[str, str]] = {
+    "ae": {backbone: backbone for backbone in BACKBONES},
+    **{family: {backbone: f"{family}-{backbone}" for backbone in BACKBONES}
+       for family in ("vae", "beta-vae", "denoising", "sparse", "contractive", "beta-tcvae", "wae", "vq-vae")},
+}
+DEFAULT_BACKBONE = {card.name: card.default_backbone for card in CARDS}
+BACKBONE_OF = {kind: backbone for kinds in FAMILIES.values() for backbone, kind in kinds.items()} | {"multi-fcn": "fcn"}
+FAMILY_OF = {kind: family for family, kinds in FAMILIES.items() for kind in kinds.values()} | {"multi-fcn": "ae"}
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 
 
+def _unknown(kind: object) -> LatentlabError:
+    return LatentlabError(f"model kind '{kind}': expected a family ({', '.join(FAMILIES)}), a kind FAMILY-BACKBONE "
+                          f"such as sparse-conv (backbones {', '.join(BACKBONES)}), or fcn, conv, resnet, multi-fcn")
+
+
+def resolve_kind(kind: str, backbone: str | None = None) -> str:
+    """The concrete kind of ``kind`` (a family name or a concrete kind) on ``backbone``:
+    ``resolve_kind("sparse", "conv") == "sparse-conv"``; a family's default backbone when None."""
+    if backbone is not None and backbone not in BACKBONES:
+        raise LatentlabError(f"backbone '{backbone}': expected one of {', '.join(BACKBONES)}")
+    if kind in FAMILIES:
+        backbone = backbone or DEFAULT_BACKBONE[kind]
+        if backbone not in FAMILIES[kind]:
+            raise LatentlabError(f"model '{kind}' cannot use backbone '{backbone}': expected one of "
+                                 f"{', '.join(FAMILIES[kind])}")
+        return FAMILIES[kind][backbone]
+    if kind not in MODELS:
+        raise _unknown(kind)
+    if backbone is not None and backbone != BACKBONE_OF[kind]:
+        if kind == "multi-fcn":
+            raise LatentlabError(f"model 'multi-fcn' cannot use backbone '{backbone}': expected fcn")
+        raise LatentlabError(f"model kind '{kind}' is the {FAMILY_OF[kind]} family on the {BACKBONE_OF[kind]} "
+                             f"backbone; for {backbone} use --model {FAMILY_OF[kind]} --backbone {backbone}")
+    return kind
+
+
 def config_class(kind: str) -> type[Any]:
     if kind not in MODELS:
-        raise LatentlabError(f"model kind '{kind}': expected one of {', '.join(MODELS)}")
+        raise _unknown(kind)
     return MODELS[kind][1]
 
 
@@ -58,7 +96,7 @@ def config_from_dict(data: Any, source: str = "model config") -> Any:
 def build(config: Any) -> Autoencoder:
     kind = getattr(config, "kind", None)
     if kind not in MODELS:
-        raise LatentlabError(f"model kind '{kind}': expected one of {', '.join(MODELS)}")
+        raise _unknown(kind)
     return MODELS[kind][0](config)
 
 

@@ -3,7 +3,8 @@
 The diagram is drawn after the usual autoencoder figure (Hinton & Salakhutdinov, 2006; the
 course's "show the architecture" task): input -> encoder -> latent -> decoder -> output, one block
 per layer with its output shape and parameter count. Parallel encoders (``fcn-multi3``) are drawn
-side by side and merge into the latent; a VAE's ``mu`` and ``logvar`` heads likewise.
+side by side and merge into the latent; a VAE's ``mu`` and ``logvar`` heads likewise. A VQ-VAE's
+codebook is drawn between the (pre-quantisation) latent and the decoder, as the quantiser it is.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def summary_table(model: Autoencoder, batch_size: int = 1, depth: int = 5) -> An
 # ---------------------------------------------------------------- tracing the layers
 
 # Layers that start a block; the BatchNorm / activation layers after one join its block.
-_MAIN = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Flatten, nn.Unflatten)
+_MAIN = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Flatten, nn.Unflatten, nn.Embedding)
 _SHORT = {"BatchNorm1d": "BN", "BatchNorm2d": "BN", "ConvTranspose2d": "ConvT"}
 
 
@@ -82,6 +83,7 @@ class Architecture:
     encoder: list[list[Block]]  # one list per parallel branch (one branch for most models)
     heads: list[tuple[str, list[Block]]] = field(default_factory=list)  # VAE: ("mu", ...), ("logvar", ...)
     decoder: list[Block] = field(default_factory=list)
+    quantiser: list[Block] = field(default_factory=list)  # VQ-VAE: the codebook lookup before the decoder
 
     @property
     def encoder_params(self) -> int:
@@ -101,6 +103,8 @@ def layer_text(module: nn.Module) -> str:
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
         k, s = module.kernel_size[0], module.stride[0]
         return f"{name} {module.in_channels}→{module.out_channels} k{k} s{s}"
+    if isinstance(module, nn.Embedding):
+        return f"codebook {module.num_embeddings} x {module.embedding_dim}"
     return name
 
 
@@ -159,10 +163,10 @@ def trace_architecture(model: Autoencoder) -> Architecture:
         else:
             blocks.append(Block(name=name, layers=[text], shape=shape, params=params))
     heads = [(key.split("/", 1)[1].removesuffix("_head"), blocks)
-             for key, blocks in sections.items() if key.startswith("head/")]
-    return Architecture(title=model.describe(), in_shape=model.in_shape, latent_dim=model.latent_dim,
+             for key, blocks in sections.items() if key.startswith("head/") and key != "head/codebook"]
+    return Architecture(title=model.describe().split(";")[0], in_shape=model.in_shape, latent_dim=model.latent_dim,
                         encoder=[sections.get(f"encoder/{i}", []) for i in range(n_branches)],
-                        heads=heads, decoder=sections.get("decoder", []))
+                        heads=heads, decoder=sections.get("decoder", []), quantiser=sections.get("head/codebook", []))
 
 
 # ---------------------------------------------------------------- drawing
@@ -224,7 +228,7 @@ def diagram_figure(model: Autoencoder) -> Any:
     n_cols = max(len(arch.encoder), len(arch.heads), 1)
     enc_rows = max((len(b) for b in arch.encoder), default=0)
     head_rows = max((len(b) for _, b in arch.heads), default=0)
-    rows = 1 + enc_rows + head_rows + 1 + len(arch.decoder) + 1
+    rows = 1 + enc_rows + head_rows + 1 + len(arch.quantiser) + len(arch.decoder) + 1
     width = _LEFT + n_cols * _COL + 0.3
     height = _TOP + rows * (_H + _GAP) + 0.2
     fig = figure(figsize=(width, height))
@@ -269,6 +273,12 @@ def diagram_figure(model: Autoencoder) -> Any:
             y0 = top - _GAP
         _arrow(ax, x0, y0, mid, top)
     _box(ax, mid, top, _latent_lines(arch), _COLOURS["latent"], bold=True)
+    for block in arch.quantiser:  # VQ-VAE: decode snaps the code to its nearest codebook vectors
+        top += _H + _GAP
+        _arrow(ax, mid, top - _GAP, mid, top)
+        _box(ax, mid, top, [f"quantise: nearest of {block.label}",
+                            f"out {_fmt_shape(block.shape)} · {block.params:,} params · straight-through"],
+             _COLOURS["head"], bold=True)
     bottom = _column(ax, mid, top + _H + _GAP, arch.decoder, _COLOURS["decoder"], (mid, top + _H))
     dec_top = top + _H + _GAP
     top = dec_top + len(arch.decoder) * (_H + _GAP)
@@ -282,7 +292,9 @@ def diagram_figure(model: Autoencoder) -> Any:
 
 
 def _latent_lines(arch: Architecture) -> list[str]:
-    if arch.heads:
+    if arch.quantiser:
+        first = "latent z, before quantisation (edits act here)"
+    elif arch.heads:
         first = "latent z = mu + exp(logvar / 2) · e,  e ~ N(0, I)"
     elif len(arch.encoder) > 1:
         first = f"latent z: the {len(arch.encoder)} encoder outputs concatenated"
