@@ -345,7 +345,8 @@ def test_tar_errors(tmp_path) -> None:
 def test_unknown_spec_message() -> None:
     assert _error("nonsense") == (
         "unknown data spec 'nonsense': expected one of npy:PATH, npz:PATH, idx:DIR, folder:DIR, "
-        "tar:PATH[#FOLDER], celeba:PATH[#train|valid|test], digits, faces[:N[:SEED]], mnist, fashion-mnist")
+        "tar:PATH[#FOLDER], celeba:PATH[#train|valid|test], digits, faces[:N[:SEED]], shapes[:N[:SEED]], "
+        "mnist, fashion-mnist")
 
 
 def test_parse_spec_and_inference(tmp_path) -> None:

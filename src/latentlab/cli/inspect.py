@@ -46,6 +46,10 @@ def summary(
 
         console.print(str(summary_table(m, depth=depth)), markup=False, highlight=False)
     console.print(f"{m.describe()}", highlight=False)
+    if run is not None:
+        from latentlab.latent.active import run_active_line
+
+        console.print(run_active_line(run), highlight=False, soft_wrap=True)
     if diagram is not None:
         from latentlab.viz.architecture import draw_diagram
 

@@ -218,7 +218,8 @@ def _npz_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
 def read_npz(path: Path, name: str, key: str | None = None) -> ImageSet:
     """Images from ``key`` (default ``x`` or ``images``), labels from ``y`` / ``labels`` if present.
 
-    An optional string array ``label_names`` names the classes.
+    An optional string array ``label_names`` names the classes; an optional (N, K) array
+    ``factors`` with K strings ``factor_names`` gives known factor columns (``ImageSet.factors``).
     """
     _require_file(path, name)
     try:
@@ -240,9 +241,22 @@ def read_npz(path: Path, name: str, key: str | None = None) -> ImageSet:
                         f"{name}: {len(names)} label_names for class ids up to {labels.max()}")
             elif labels is not None:
                 names = [str(i) for i in range(int(labels.max()) + 1)]
+            factors = _npz_factors(zf, members, len(images), name)
     except (ValueError, *_ZIP_ERRORS) as e:
         raise LatentlabError(f"{name}: not a NumPy .npz archive, or a damaged one ({e})") from None
-    return ImageSet(images=images, labels=labels, label_names=names, spec=name)
+    return ImageSet(images=images, labels=labels, label_names=names, factors=factors, spec=name)
+
+
+def _npz_factors(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], n: int, name: str) -> dict[str, np.ndarray]:
+    """Named factor columns: ``factors`` (N, K) numbers and ``factor_names`` (K,) strings."""
+    if "factors" not in members:
+        return {}
+    values = _npz_array(zf, members["factors"])
+    names = [str(s) for s in _npz_array(zf, members["factor_names"]).ravel()] if "factor_names" in members else []
+    if values.ndim != 2 or len(values) != n or len(names) != values.shape[1] or values.dtype.kind not in "biuf":
+        raise LatentlabError(f"{name}: expected 'factors' of numbers of shape ({n}, K) and K 'factor_names', "
+                             f"got {values.dtype} {values.shape} and {len(names)} names")
+    return {k: values[:, j].astype(np.float64) for j, k in enumerate(names)}
 
 
 # ---------------------------------------------------------------------------- IDX (MNIST)

@@ -10,6 +10,7 @@ spec                    what
 ``tar:PATH[#FOLDER]``   images in a (compressed) tar, only those under FOLDER if given
 ``digits``              scikit-learn's bundled 8x8 digits, scaled to 0..255
 ``faces[:N[:SEED]]``    generated cartoon faces with known factors (default 2000, seed 0)
+``shapes[:N[:SEED]]``   a procedural dSprites, N of its 737,280 images (default 20000, seed 0)
 ``mnist[#test]``        downloaded once into the cache (also ``fashion-mnist``)
 ======================  ==============================================================
 
@@ -39,7 +40,7 @@ NAMED_SETS = ("mnist", "fashion-mnist")
 FACES_DEFAULT_N = 2000
 EXPECTED = ("expected one of npy:PATH, npz:PATH, idx:DIR, folder:DIR, tar:PATH[#FOLDER], "
             "celeba:PATH[#train|valid|test], digits, "
-            "faces[:N[:SEED]], mnist, fashion-mnist")
+            "faces[:N[:SEED]], shapes[:N[:SEED]], mnist, fashion-mnist")
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,8 @@ def parse_spec(spec: str) -> ParsedSpec:
         return ParsedSpec(prefix, rest)
     if text == "digits":
         return ParsedSpec("digits", "")
-    if prefix == "faces":
-        return ParsedSpec("faces", rest)
+    if prefix in ("faces", "shapes"):
+        return ParsedSpec(prefix, rest)
     base, fragment = _split_fragment(text)
     if base in NAMED_SETS:
         return ParsedSpec(base, base, fragment)
@@ -107,15 +108,15 @@ def parse_spec(spec: str) -> ParsedSpec:
     raise LatentlabError(f"unknown data spec '{spec}': {EXPECTED}")
 
 
-def _parse_faces(target: str, spec: str) -> tuple[int, int]:
+def _parse_faces(target: str, spec: str, kind: str = "faces", default_n: int = FACES_DEFAULT_N) -> tuple[int, int]:
     parts = target.split(":") if target else []
     try:
         values = [int(p) for p in parts]
     except ValueError:
         values = []
     if len(parts) > 2 or len(values) != len(parts) or (values and values[0] <= 0):
-        raise LatentlabError(f"data spec '{spec}': expected faces, faces:N or faces:N:SEED with N > 0")
-    n = values[0] if values else FACES_DEFAULT_N
+        raise LatentlabError(f"data spec '{spec}': expected {kind}, {kind}:N or {kind}:N:SEED with N > 0")
+    n = values[0] if values else default_n
     seed = values[1] if len(values) > 1 else 0
     return n, seed
 
@@ -193,6 +194,11 @@ def load_source(spec: str, *, resize: tuple[int, int] | None = None, geometry: G
         n, seed = _parse_faces(parsed.target, spec)
         square = size is not None and size[0] == size[1]
         data = make_faces(n, seed=seed, size=size[0] if square and size else 64)
+        data.spec = spec
+    elif kind == "shapes":
+        from latentlab.data.shapes import DEFAULT_N, make_shapes
+
+        data = make_shapes(*_parse_faces(parsed.target, spec, "shapes", DEFAULT_N))
         data.spec = spec
     else:
         from latentlab.data.download import load_named

@@ -240,6 +240,8 @@ class Explorer:
     # ----------------------------------------------------------------------------- page info
 
     def info(self) -> dict[str, Any]:
+        from latentlab.latent.active import active_count
+
         model = self.model
         c, h, w = model.in_shape
         low, high = self.bounds()
@@ -251,6 +253,7 @@ class Explorer:
             "has_labels": self.data.labels is not None, "sample_source": self.sample_source,
             "lo": self.lo.tolist(), "hi": self.hi.tolist(), "bound_lo": low.tolist(),
             "bound_hi": high.tolist(),
+            "active_units": active_count(self.z_data),  # Cov_x(E[z|x]) > 0.01 over the reference images
             "ranking": [_jsonable({"element": int(s.element), "effect": s.effect, "spread": s.spread, "kl": s.kl})
                         for s in self.ranking],
         }
