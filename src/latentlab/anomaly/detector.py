@@ -248,6 +248,24 @@ class ReconstructionDetector:
 
     # ------------------------------------------------------------ beyond the contract
 
+    def _repr_html_(self) -> str:
+        """A notebook shows what the detector scores by and, once fitted, its threshold."""
+        from latentlab.viz.html import esc, table
+
+        target = self.model_or_run
+        what = target.path or target.name if isinstance(target, Run) else \
+            f"a {target.kind} model" if isinstance(target, Autoencoder) else target
+        rows: list[list[Any]] = [["wraps", str(what)], ["score", self.score], ["contamination", self.contamination]]
+        if not hasattr(self, "threshold_"):
+            return f"<p><b>ReconstructionDetector</b> (not fitted)</p>{table(None, rows)}"
+        scores = np.asarray(self.decision_scores_, dtype=np.float64)
+        rows += [["scores by", self.score_name_], ["threshold", float(self.threshold_)],
+                 ["fitted on", f"{len(scores)} images (scores {scores.min():.4g} to {scores.max():.4g})"],
+                 ["flagged among them", int(np.asarray(self.labels_).sum())]]
+        choice = getattr(self, "choice_", None)
+        why = f"<p>{esc(choice.sentence)}</p>" if choice is not None else ""
+        return f"<p><b>ReconstructionDetector</b> (fitted)</p>{table(None, rows)}{why}"
+
     @property
     def stats(self) -> ScoreStats:
         self._require_fit()

@@ -99,6 +99,22 @@ class EvaluateResult:
     choice: ScoreChoice | None = None  # what auto chose, with its one-sentence explanation
     threshold_from: str = ""  # where the threshold came from
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the numbers as a table, the choice of ``auto`` and the figures written."""
+        from latentlab.viz.html import esc, img, table
+
+        e = self.evaluation
+        rows: list[list[Any]] = [["score", self.score or "-"], ["images (anomalies)", f"{e.n} ({e.n_anomalies})"],
+                                 ["ROC AUC", e.roc_auc], ["PR AUC", e.pr_auc],
+                                 ["threshold" + (f" ({self.threshold_from})" if self.threshold_from else ""),
+                                  e.threshold],
+                                 ["precision / recall / F1 at it", f"{e.precision:.4g} / {e.recall:.4g} / {e.f1:.4g}"]]
+        if e.best is not None:
+            rows.append(["best F1 the labels allow (at threshold)", f"{e.best.f1:.4g} ({e.best.threshold:.4g})"])
+        why = f"<p>{esc(self.choice.sentence)}</p>" if self.choice is not None else ""
+        figures = "".join(img(path, path.name) for path in self.files if path.suffix == ".png" and path.is_file())
+        return table(None, rows) + why + figures
+
 
 @torch.no_grad()
 def _extremes(detector: ReconstructionDetector, images: Any, rows: np.ndarray,
@@ -278,4 +294,21 @@ def evaluate_run(run: Any, data: Any, labels: str | np.ndarray, out_dir: Path, *
     threshold_from = _fit(det, train_data, train_where, fit_limit)
     result = evaluate(det, test, y, out_dir, k=k, prefix=prefix)
     result.threshold_from = threshold_from
+    if det.run.path is not None:  # the latest evaluation, for `latentlab runs`
+        record_evaluation(det.run.path, result, data if isinstance(data, str) else None,
+                          labels if isinstance(labels, str) else None)
     return result
+
+
+EVALUATION_FILE = "evaluation.json"
+
+
+def record_evaluation(folder: Path, result: EvaluateResult, data: str | None, labels: str | None) -> None:
+    """Write the run's latest evaluation (what was scored, by which score, its AUCs) into the run
+    folder, replacing an earlier one atomically; ``latentlab runs`` shows its ROC AUC."""
+    from latentlab.io import write_json
+
+    e = result.evaluation
+    write_json(Path(folder) / EVALUATION_FILE, {"data": data, "labels": labels, "score": result.score,
+                                                "roc_auc": e.roc_auc, "pr_auc": e.pr_auc, "n": e.n,
+                                                "n_anomalies": e.n_anomalies})

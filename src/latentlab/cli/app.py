@@ -19,6 +19,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "latentlab.cli.demo",
     "latentlab.cli.train",
+    "latentlab.cli.models",
     "latentlab.cli.inspect",
     "latentlab.cli.latent",
     "latentlab.cli.explore",
@@ -26,6 +27,10 @@ COMMAND_MODULES = [
     "latentlab.cli.anomaly",
     "latentlab.cli.compare",
     "latentlab.cli.report",
+    "latentlab.cli.disentangle",
+    "latentlab.cli.export",
+    "latentlab.cli.runs",
+    "latentlab.cli.data",
 ]
 
 for _name in COMMAND_MODULES:

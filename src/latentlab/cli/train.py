@@ -23,11 +23,18 @@ def model_config_from_options(kind: str | None, preset: str | None, in_shape: tu
 
     if kind and preset:
         raise LatentlabError("--model and --preset: give one, not both")
+    backbone = options.pop("backbone", None)
+    if preset and backbone:
+        raise LatentlabError(f"--backbone {backbone} with --preset {preset}: a preset is one architecture; "
+                             f"use --model FAMILY --backbone {backbone}")
     out_act = "sigmoid" if tuple(value_range) == (0.0, 1.0) else "tanh"
+    if options.get("recon_loss") == "bce" and out_act != "sigmoid":
+        shown = ",".join(f"{v:g}" for v in value_range)
+        raise LatentlabError(f"--recon-loss bce: expected --range 0,1 (bce compares values in 0..1), not {shown}")
     overrides = {"in_shape": tuple(in_shape), "out_activation": out_act, **options}
-    if preset or not kind:
+    if preset or not (kind or backbone):
         return preset_config(preset or "hw8-fcn", **overrides)
-    return kind_config(kind, **overrides)
+    return kind_config(kind or "ae", backbone=backbone, **overrides)
 
 
 def batch_spec_from_options(crop: str | None, center_crop: int | None, resize: str | None,
@@ -62,16 +69,28 @@ def resume_given(ctx: typer.Context, values: dict[str, Any], rule: BatchSpec, mo
         config = read_config(out)
         recorded = rule_from_config(config, str(out))
         in_shape = tuple(config.get("model", {}).get("in_shape", ()))
-        given["model"] = config_to_dict(model_config_from_options(kind, preset, in_shape, recorded.value_range,
-                                                                  **model_options))
+        if kind or preset or model_options.get("backbone"):
+            given["model"] = config_to_dict(model_config_from_options(kind, preset, in_shape, recorded.value_range,
+                                                                      **model_options))
+        else:  # options alone: the run's own model with them applied (a family option needs its family)
+            from latentlab.models.presets import with_overrides
+            from latentlab.models.registry import config_from_dict
+
+            run_model = config_from_dict(config.get("model"), source=str(out))
+            given["model"] = config_to_dict(with_overrides(run_model, {k: v for k, v in model_options.items()
+                                                                       if k != "backbone"}, "the run's model"))
     return given
 
 
 TRAIN_OPTIONS = {"batch_size", "lr", "optimizer", "weight_decay", "val_fraction", "patience", "seed", "precision",
                  "accelerator", "devices", "strategy", "num_nodes", "checkpoint_every", "lr_schedule", "warmup_steps",
                  "grad_clip", "ema", "accumulate", "budget", "deterministic"}
+# the model families' own hyper-parameters (docs/models.md): option name = config field
+FAMILY_OPTIONS = ("noise_std", "sparsity", "sparsity_weight", "contractive_weight", "mmd_weight", "codebook_size",
+                  "code_dim", "commitment")
 RULE_OPTIONS = {"crop", "center_crop", "resize", "value_range", "noise"}
-MODEL_OPTIONS = {"model", "preset", "beta", "latent_dim", "hidden", "channels", "batchnorm", "activation"}
+MODEL_OPTIONS = {"model", "preset", "beta", "latent_dim", "hidden", "channels", "batchnorm", "activation",
+                 "backbone", "recon_loss", *FAMILY_OPTIONS}
 
 
 @command(app, "train")
@@ -79,7 +98,21 @@ def train(
     ctx: typer.Context,
     data: str = typer.Option("faces", "--data", help="data spec: npy:PATH, idx:DIR, folder:DIR, tar:PATH, faces, ..."),
     out: Path = typer.Option(..., "--out", help="run folder to write"),
-    model: str | None = typer.Option(None, "--model", help="model kind: fcn, multi-fcn, conv, vae-fcn, vae-conv"),
+    model: str | None = typer.Option(None, "--model", help="model family (ae, vae, beta-vae, denoising, sparse, "
+                                     "contractive, beta-tcvae, wae, vq-vae; see `latentlab models`) or a kind "
+                                     "such as vae-conv"),
+    backbone: str | None = typer.Option(None, "--backbone", help="fcn, conv or resnet (residual conv, 64x64)"),
+    recon_loss: str | None = typer.Option(None, "--recon-loss", help="mse (default), l1, bce (--range 0,1) or ssim"),
+    noise_std: float | None = typer.Option(None, "--noise-std", help="denoising: std of the model's input "
+                                           "corruption while training (default 0.1)"),
+    sparsity: str | None = typer.Option(None, "--sparsity", help="sparse: kl (Ng, default) or l1"),
+    sparsity_weight: float | None = typer.Option(None, "--sparsity-weight", help="sparse: penalty weight (3)"),
+    contractive_weight: float | None = typer.Option(None, "--contractive-weight",
+                                                    help="contractive: Jacobian penalty weight (0.1)"),
+    mmd_weight: float | None = typer.Option(None, "--mmd-weight", help="wae: MMD weight lambda (10)"),
+    codebook_size: int | None = typer.Option(None, "--codebook-size", help="vq-vae: codebook entries (512)"),
+    code_dim: int | None = typer.Option(None, "--code-dim", help="vq-vae: elements per code vector"),
+    commitment: float | None = typer.Option(None, "--commitment", help="vq-vae: commitment weight (0.25)"),
     preset: str | None = typer.Option(None, "--preset", help="a named architecture, e.g. hw8-fcn, hw8-conv, hw8-vae"),
     epochs: int | None = typer.Option(None, "--epochs", help="epochs (default 10, or as many as --budget allows); "
                                       "with --resume, a new total"),
@@ -119,6 +152,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last checkpoint"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run folder"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    logger: str = typer.Option("csv", "--logger", help="csv (metrics.csv, steps.csv: always written) and/or "
+                               "tensorboard (RUN/tensorboard/), comma-separated"),
 ) -> None:
     """Train an autoencoder and write a run folder (config, weights, metrics, loss curve, checkpoints)."""
     from latentlab.data.rule import load_prepared
@@ -131,8 +166,13 @@ def train(
     rule = batch_spec_from_options(crop, center_crop, resize, value_range, noise)
     options = {"latent_dim": latent_dim, "beta": beta, "batchnorm": batchnorm, "activation": activation,
                "hidden": tuple(parse_ints(hidden, "--hidden") or ()) or None,
-               "channels": tuple(parse_ints(channels, "--channels") or ()) or None}
-    plot = [LossPlot(out / LOSS_PLOT)]
+               "channels": tuple(parse_ints(channels, "--channels") or ()) or None,
+               "backbone": backbone, "recon_loss": recon_loss, "noise_std": noise_std, "sparsity": sparsity,
+               "sparsity_weight": sparsity_weight, "contractive_weight": contractive_weight, "mmd_weight": mmd_weight,
+               "codebook_size": codebook_size, "code_dim": code_dim, "commitment": commitment}
+    from latentlab.train.loggers import logger_callbacks
+
+    plot = [LossPlot(out / LOSS_PLOT), *logger_callbacks(logger, out)]  # --logger: not in the run config
     budget_s = parse_duration(budget, option="--budget") if budget is not None else None
     if resume:
         typed = {**locals(), "budget": budget_s}
@@ -162,6 +202,10 @@ def train(
     if not is_global_zero():
         return
     console.print(f"{trained.describe()}\nrun written to [bold]{out}[/]")
+    from latentlab.latent.active import collapse_line
+
+    if (collapsed := collapse_line(out, images)) is not None:  # a VAE with inactive elements: say so
+        console.print(f"[yellow]warning:[/] {collapsed}", highlight=False, soft_wrap=True)
     if found is not None and found.score == "auto" and cfg.val_fraction > 0:
         from latentlab.anomaly.auto import resolve_auto
 

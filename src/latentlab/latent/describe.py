@@ -52,6 +52,17 @@ class ChangeDescription:
         out["psnr"] = self.psnr if math.isfinite(self.psnr) else None  # strict JSON has no Infinity
         return out
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the description as a table of its measurements."""
+        from latentlab.viz.html import esc, table
+
+        rows: list[list[Any]] = [["MSE", self.mse], ["PSNR (dB)", self.psnr if math.isfinite(self.psnr) else "inf"]]
+        rows += [[f"{name} shift", v] for name, v in self.channel_shift.items()]
+        rows += [["brightness", self.brightness], ["contrast", self.contrast],
+                 ["most change", f"{self.top_region} ({100 * self.top_share:.0f}%)"]]
+        rows += [[f"factor {name}", v] for name, v in (self.factors or {}).items()]
+        return f"<p>{esc(self.text)}</p>" + table(["measure", "after - before"], rows)
+
     def caption(self) -> str:
         """Two short lines for a figure panel."""
         psnr = "identical" if not math.isfinite(self.psnr) else f"PSNR {self.psnr:.1f} dB"

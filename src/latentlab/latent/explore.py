@@ -23,7 +23,7 @@ from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder
 
 __all__ = [
-    "ElementScore", "attribute_vector", "check_elements", "check_rank_by", "check_steps", "closest_step",
+    "ElementScore", "Ranking", "attribute_vector", "check_elements", "check_rank_by", "check_steps", "closest_step",
     "encode_dataset", "fit_gaussian", "interpolate", "latent_ranges", "plane_grid", "project",
     "rank_elements", "sample", "slerp", "traversal_values", "traverse",
 ]
@@ -217,6 +217,17 @@ class ElementScore:
         return {"element": self.element, "effect": self.effect, "spread": self.spread, "kl": self.kl}
 
 
+class Ranking(list[ElementScore]):
+    """Element scores, best first (a plain list that a notebook shows as a table)."""
+
+    def _repr_html_(self) -> str:
+        from latentlab.viz.html import table
+
+        variational = any(s.kl is not None for s in self)
+        rows = [[r + 1, s.element, s.effect, s.spread, *([s.kl] if variational else [])] for r, s in enumerate(self)]
+        return table(["rank", "element", "effect", "spread", *(["KL"] if variational else [])], rows)
+
+
 def check_rank_by(model: Autoencoder, by: str) -> str:
     if by not in ("effect", "kl"):
         raise LatentlabError(f"--rank-by {by}: expected 'effect' or 'kl'")
@@ -231,7 +242,7 @@ RANK_DECODES = 2048  # decodes per pass of rank_elements
 
 @torch.no_grad()
 def rank_elements(model: Autoencoder, x: Tensor, z_data: Tensor,
-                    by: str = "effect") -> list[ElementScore]:
+                    by: str = "effect") -> Ranking:
     """Score every latent element on the images ``x`` (N, C, H, W); best first.
 
     The effect of element d is the central difference ``decode(z + s e_d) - decode(z - s e_d)``
@@ -256,7 +267,7 @@ def rank_elements(model: Autoencoder, x: Tensor, z_data: Tensor,
     scores = [ElementScore(element=i, effect=float(effect[i]), spread=float(spread[i]),
                              kl=None if kl is None else float(kl[i])) for i in range(d)]
     key = (lambda s: s.kl) if by == "kl" else (lambda s: s.effect)
-    return sorted(scores, key=key, reverse=True)
+    return Ranking(sorted(scores, key=key, reverse=True))
 
 
 # ---------------------------------------------------------------- attribute vectors
