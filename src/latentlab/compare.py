@@ -19,6 +19,7 @@ The page's paragraph and verdicts are generated from these numbers, whichever wa
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,7 @@ def evaluate(name: str, run: Run, images: Any, eval_rows: np.ndarray, ref_rows: 
 # ---------------------------------------------------------------- which images
 
 
-def evaluation_rows(runs: tuple[Run, Run], data: Any, max_eval: int = 400,
+def evaluation_rows(runs: Sequence[Run], data: Any, max_eval: int = 400,
                     max_ref: int = 1000) -> tuple[np.ndarray, np.ndarray, str]:
     """(eval rows, reference rows, how held out): the runs' validation split when both trained on
     this data with the same split, else a fresh 20% split of ``data``."""
@@ -181,12 +182,13 @@ def evaluation_rows(runs: tuple[Run, Run], data: Any, max_eval: int = 400,
     spec, n_images, val_fraction, seed = next(iter(splits))
     ref, held = split_indices(n, val_fraction, seed) if val_fraction > 0 else (np.arange(n), np.arange(0))
     if len(splits) == 1 and spec == data.spec and n_images == n and len(held) >= 2:
-        how = f"the {len(held)} validation images both models were trained without"
+        every = "both models" if len(runs) == 2 else "every model" if len(runs) > 2 else "the model"
+        how = f"the {len(held)} validation images {every} {'were' if len(runs) == 2 else 'was'} trained without"
     else:
         ref, held = split_indices(n, 0.2, 0)
         seen = any(run.data_spec == data.spec for run in runs)
         how = (f"a 20% split of {data.spec}" + (" (which a model trained on: not strictly held out)"
-                                                 if seen else ", data neither model was trained on"))
+                                                 if seen else ", data no model was trained on"))
     return held[:max_eval], ref[:max_ref], how
 
 
@@ -218,6 +220,19 @@ class Comparison:
                 "ae": self.ae.to_dict(), "vae": self.vae.to_dict(),
                 "verdicts": [{"claim": c, "evidence": e, "holds": h} for c, e, h in verdicts(self)],
                 "summary": summary_paragraph(self)}
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the summary, the verdicts and the numbers of ``compare.html``, with the samples."""
+        from latentlab.viz import compare_page, html
+
+        return (f'<p class="summary">{html.esc(summary_paragraph(self))}</p>' + compare_page._verdicts(self)
+                + compare_page._numbers(self) + html.img(self._repr_png_(), "samples of each model"))
+
+    def _repr_png_(self) -> bytes:
+        """Ten decoded samples per row: AE and VAE, each from N(0, I) and from a Gaussian fitted to its codes."""
+        from latentlab.viz import compare_page
+
+        return compare_page.samples_png(self)
 
 
 def compare_runs(ae: Run, vae: Run, data: Any, n_samples: int = 64, seed: int = 0) -> Comparison:
@@ -325,6 +340,15 @@ def summary_paragraph(c: Comparison) -> str:
 # ---------------------------------------------------------------- training the pair
 
 
+def default_channels(in_shape: tuple[int, int, int], backbone: str = "conv") -> tuple[int, ...]:
+    """Conv widths 16, 32, 64 -- as many stride-2 layers as the image size divides by."""
+    h, w = in_shape[1:]
+    depth = next((k for k in (3, 2, 1) if h % 2 ** k == 0 and w % 2 ** k == 0), 0)
+    if depth == 0:
+        raise LatentlabError(f"--backbone {backbone}: images of {h}x{w}; expected an even height and width")
+    return (16, 32, 64)[:depth]
+
+
 def pair_configs(in_shape: tuple[int, int, int], latent_dim: int, backbone: str) -> tuple[Any, Any]:
     """An AE and a VAE config with the same backbone and latent size."""
     from latentlab.models import ConvConfig, ConvVAEConfig, FCNConfig, FCNVAEConfig
@@ -335,11 +359,7 @@ def pair_configs(in_shape: tuple[int, int, int], latent_dim: int, backbone: str)
         return (FCNConfig(in_shape=in_shape, hidden=(256, 64), latent_dim=latent_dim),
                 FCNVAEConfig(in_shape=in_shape, hidden=(256, 64), latent_dim=latent_dim))
     if backbone == "conv":
-        h, w = in_shape[1:]
-        depth = next((k for k in (3, 2, 1) if h % 2 ** k == 0 and w % 2 ** k == 0), 0)
-        if depth == 0:
-            raise LatentlabError(f"--backbone conv: images of {h}x{w}; expected an even height and width")
-        channels = (16, 32, 64)[:depth]
+        channels = default_channels(in_shape)
         return (ConvConfig(in_shape=in_shape, channels=channels, latent_dim=latent_dim),
                 ConvVAEConfig(in_shape=in_shape, channels=channels, latent_dim=latent_dim))
     raise LatentlabError(f"--backbone {backbone}: expected 'fcn' or 'conv'")

@@ -1,6 +1,7 @@
-"""The AE-vs-VAE page: figures (PNG files beside the page, also inlined) and one self-contained HTML.
+"""The comparison pages: figures (PNG files beside the page, also inlined) and one self-contained HTML.
 
-What ``latentlab compare-ae-vae`` writes; the numbers come from :mod:`latentlab.compare`.
+What ``latentlab compare-ae-vae`` (numbers from :mod:`latentlab.compare`) and ``latentlab compare``
+(numbers from :mod:`latentlab.compare_many`, claims from :mod:`latentlab.compare_claims`) write.
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from typing import Any
 import numpy as np
 
 from latentlab.compare import Comparison, summary_paragraph, verdicts
+from latentlab.compare_claims import MEASURES
+from latentlab.compare_claims import summary as many_summary
+from latentlab.compare_claims import verdicts as many_verdicts
+from latentlab.compare_many import ManyComparison
 from latentlab.data.batches import to_uint8
+from latentlab.durations import format_duration
 from latentlab.io import save_figure, write_json, write_text
 from latentlab.viz import html
 from latentlab.viz.latent import mosaic
@@ -63,16 +69,29 @@ def write_figures(c: Comparison, out: Path) -> dict[str, Path]:
     recon = rows_figure([_u8(ae["originals"][:n]), _u8(ae["reconstructions"][:n]),
                          _u8(vae["reconstructions"][:n])], ["original", "AE", "VAE"], out / "recon.png",
                         [[""] * n, _mse_captions(ae, n), _mse_captions(vae, n)])
-    samples = rows_figure([_u8(images[source][:N_SHOWN]) for images in (ae, vae)
-                           for source in ("prior", "fitted")],
-                          ["AE\nz ~ N(0, I)", "AE\nfitted Gaussian", "VAE\nz ~ N(0, I)",
-                           "VAE\nfitted Gaussian"], out / "samples.png")
+    samples = samples_figure(c, out / "samples.png")
     steps = len(ae["interpolation"])
     interp = rows_figure([np.concatenate([_u8(images["originals"][:1]), _u8(images["interpolation"]),
                                           _u8(images["originals"][1:2])]) for images in (ae, vae)],
                          ["AE", "VAE"], out / "interpolation.png",
                          [["image A", *[""] * steps, "image B"]] * 2)
     return {"recon": recon, "samples": samples, "interpolation": interp}
+
+
+def samples_figure(c: Comparison, path: Path) -> Path:
+    """Decoded samples, ten per row: AE and VAE, each from N(0, I) and from a fitted Gaussian."""
+    return rows_figure([_u8(images[source][:N_SHOWN]) for images in (c.ae.images, c.vae.images)
+                        for source in ("prior", "fitted")],
+                       ["AE\nz ~ N(0, I)", "AE\nfitted Gaussian", "VAE\nz ~ N(0, I)",
+                        "VAE\nfitted Gaussian"], path)
+
+
+def samples_png(c: Comparison) -> bytes:
+    """:func:`samples_figure` as PNG bytes, written to no lasting file (a notebook's picture)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return samples_figure(c, Path(tmp) / "samples.png").read_bytes()
 
 
 def _numbers(c: Comparison) -> str:
@@ -143,4 +162,112 @@ def write_page(c: Comparison, out: Path) -> Path:
         ("method", "How it is measured", METHOD),
     ]
     text = html.page(f"AE vs VAE on {c.data_spec}", f"{c.n_eval} evaluation images: {c.held_out}", sections)
+    return write_text(out / PAGE, text)
+
+
+# ---------------------------------------------------------------- N families (``latentlab compare``)
+
+CSV = "compare.csv"
+
+
+def write_many_figures(c: ManyComparison, out: Path) -> dict[str, Path]:
+    """recon.png, samples.png, interpolation.png in ``out``: one row per model."""
+    first = c.models[0].base.images
+    n = min(8, len(first["originals"]))
+    recon = rows_figure([_u8(first["originals"][:n]), *[_u8(m.base.images["reconstructions"][:n])
+                                                        for m in c.models]],
+                        ["original", *[m.name for m in c.models]], out / "recon.png",
+                        [[""] * n, *[_mse_captions(m.base.images, n) for m in c.models]])
+    samples = rows_figure([_u8(m.base.images[source][:N_SHOWN]) for m in c.models for source in ("prior", "fitted")],
+                          [f"{m.name}\n{what}" for m in c.models for what in ("z ~ N(0, I)", "fitted Gaussian")],
+                          out / "samples.png")
+    steps = len(first["interpolation"])
+    interp = rows_figure([np.concatenate([_u8(m.base.images["originals"][:1]), _u8(m.base.images["interpolation"]),
+                                          _u8(m.base.images["originals"][1:2])]) for m in c.models],
+                         [m.name for m in c.models], out / "interpolation.png",
+                         [["image A", *[""] * steps, "image B"]] * len(c.models))
+    return {"recon": recon, "samples": samples, "interpolation": interp}
+
+
+def write_csv(c: ManyComparison, path: Path) -> Path:
+    """One row per model: every measure (NaN where it does not apply)."""
+    import csv
+    import io
+
+    rows = [{k: f"{v:.6g}" if isinstance(v, float) else v for k, v in m.row().items()} for m in c.models]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(path, buf.getvalue())
+
+
+def _many_numbers(c: ManyComparison) -> str:
+    rows: list[list[Any]] = [[MEASURES[key].label, *[m.row()[key] for m in c.models]] for key in MEASURES]
+    units = ["active units (of the latent elements)", *[f"{m.active_units} of {m.latent_dim}" for m in c.models]]
+    rows.insert(list(MEASURES).index("active_fraction"), units)
+    note = (f'<p class="note">Held-out real images lie at nearest-training-image MSE {c.real_distance:.4g} '
+            f"(reference: {c.n_ref} training images). nan: the measure does not apply to that model.</p>")
+    return html.table(["measure", *[m.name for m in c.models]], rows) + note
+
+
+def _many_verdicts(c: ManyComparison) -> str:
+    words = {True: ("yes", "yes"), False: ("no", "no"), None: ("note", "open")}
+    rows = "".join(
+        f"<tr><td>{html.esc(v.claim.family)}</td><td>{html.esc(v.claim.role)}</td>"
+        f"<td>{html.esc(v.claim.text)} <span class=\"note\">({html.esc(v.claim.source)})</span></td>"
+        f"<td>{html.esc(v.evidence)}</td>"
+        f'<td class="{words[v.holds][0]}">{words[v.holds][1]}</td></tr>'
+        for v in many_verdicts(c))
+    return ("<table><thead><tr><th>family</th><th></th><th>textbook claim</th><th>measured here</th>"
+            f"<th>holds here?</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+MANY_METHOD = METHOD.replace("</ul>", """<li>PSNR: the mean over images of each image's PSNR (data range 1);
+SSIM: torchmetrics' mean SSIM (Gaussian window, sigma 1.5).</li>
+<li>k-NN precision and recall (Kynkaanniemi et al., NeurIPS 2019), in pixel space, k = 3: the share of
+samples inside the k-NN ball of some held-out real image (realism), and the share of real images
+inside the k-NN ball of some sample (coverage); as many samples as real images.</li>
+<li>Active units (Burda et al., ICLR 2016): elements whose posterior mean (a plain autoencoder's code)
+varies over the held-out images with variance above 0.01. KL per element: a VAE's
+KL(q(z|x) || N(0, I)) averaged over elements and images.</li>
+<li>Planted anomalies: the first half of the held-out images as normals against CutPaste and
+shuffled-tile versions (latentlab.anomaly.pseudo) of the second half; the score is each image's
+reconstruction MSE.</li>
+<li>Code sensitivity: the mean distance between the codes of an image and of the image plus Gaussian
+noise (std 10% of the value range), over the mean distance between codes of different images. Noisy
+PSNR: reconstructions of those noisy inputs against the clean images.</li>
+<li>A claim is judged against the family it names; differences within 5% (0.2 dB for PSNR, 0.01 for
+SSIM and AUC, 0.02 for precision and recall, 0.05 for the active fraction) are "open".</li>
+</ul>""")
+
+
+def write_many_page(c: ManyComparison, out: Path) -> Path:
+    """Write the figures, ``compare.json``, ``compare.csv`` and ``compare.html`` into ``out``."""
+    figures = write_many_figures(c, out)
+    write_csv(c, out / CSV)
+    write_json(out / "compare.json", {
+        "data": c.data_spec, "n_eval": c.n_eval, "n_reference": c.n_ref, "held_out": c.held_out,
+        "real_distance": c.real_distance, "budget_seconds": c.budget,
+        "models": [{k: (None if isinstance(v, float) and v != v else v) for k, v in m.row().items()}
+                   for m in c.models],
+        "verdicts": [v.to_dict() for v in many_verdicts(c)], "summary": many_summary(c)})
+    models = [[m.name, m.kind, m.base.description, m.base.path, m.train_seconds, m.steps] for m in c.models]
+    sections = [
+        ("summary", "What the numbers show", f'<p class="summary">{html.esc(many_summary(c))}</p>'
+                                            + _many_verdicts(c)),
+        ("numbers", "Numbers", _many_numbers(c)),
+        ("samples", "Samples", "<p>Decoded latents, ten per row: from N(0, I) and from a Gaussian fitted to the "
+                               "codes of the training images.</p>" + html.img(figures["samples"], "samples")),
+        ("interpolation", "Interpolation", "<p>The decoded linear path between the codes of two held-out "
+                                           "images; the originals at the ends.</p>"
+                                           + html.img(figures["interpolation"], "interpolations")),
+        ("reconstructions", "Reconstructions", html.img(figures["recon"], "reconstructions")),
+        ("models", "Models", html.table(["name", "kind", "model", "run folder", "training seconds", "steps"],
+                                        models)),
+        ("method", "How it is measured", MANY_METHOD),
+    ]
+    budget = f", {format_duration(c.budget)} of training each" if c.budget else ""
+    text = html.page(f"{len(c.models)} autoencoder families on {c.data_spec}",
+                     f"{c.n_eval} evaluation images: {c.held_out}{budget}", sections)
     return write_text(out / PAGE, text)
