@@ -243,11 +243,14 @@ def test_the_run_folder_is_not_written(tiny_run: Path, client: Any) -> None:
         return {str(p): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest()) for p in files}
 
     from latentlab.anomaly.auto import CHOICE_FILE
+    from latentlab.anomaly.evaluate import EVALUATION_FILE
 
     before = snapshot()
     complete = (tiny_run / "COMPLETE").stat().st_mtime_ns  # written last by training
-    # loading wrote nothing; the auto score's choice may be there, stored by other tests' `score`
-    assert all(mtime <= complete for path, (mtime, _) in before.items() if Path(path).name != CHOICE_FILE)
+    # loading wrote nothing; other tests' `score` and `evaluate` on this shared run may have stored
+    # the auto score's choice and the latest evaluation
+    later = {CHOICE_FILE, EVALUATION_FILE}
+    assert all(mtime <= complete for path, (mtime, _) in before.items() if Path(path).name not in later)
     z = _z(client, 0)
     client.post("/api/decode", json={"z": z})
     client.post("/api/describe", json={"z_ref": z, "z": z})

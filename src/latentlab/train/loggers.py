@@ -74,7 +74,10 @@ class TensorBoardLog(Callback):
         if step == 0 and self.folder.is_dir():  # a new run (or --overwrite): not the old run's curves
             for old in self.folder.glob("events.out.tfevents.*"):
                 old.unlink()
-        self.writer = SummaryWriter(str(self.folder), purge_step=step + 1 if step else None)  # later ones: redone
+        # the file name holds the start time in whole seconds: a resume within the same second would
+        # replace the first process's file without a suffix of its own
+        self.writer = SummaryWriter(str(self.folder), purge_step=step + 1 if step else None,  # later ones: redone
+                                    filename_suffix=f".step{step}")
         self.last = time.perf_counter()
         self.samples: torch.Tensor | None = None
         if step == 0:
