@@ -52,6 +52,8 @@ def edit_cmd(
         for e, d in zip(report.result.edits, report.descriptions[n], strict=True):
             console.print(f"image {i}, {e.text}: {d.text}", highlight=False)
     figure, json_file = report.files
+    if report.note:
+        console.print(f"note: {report.note}", highlight=False, soft_wrap=True)
     console.print(f"figure written to {figure}; descriptions written to {json_file}")
 
 

@@ -102,13 +102,15 @@ class EditReport:
     result: EditResult
     descriptions: list[list[ChangeDescription]]  # [image][edit]
     files: list[Path] = field(default_factory=list)  # what edit_run wrote: the figure, the JSON
+    note: str = ""  # what the edit acted on, when that is not simply the code (a VQ-VAE's)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``latentlab edit``: per image, per edit, its measured description."""
         images = [{"index": i, "edits": [{"edit": e.text, **d.to_dict()}
                                          for e, d in zip(self.result.edits, per_image, strict=True)]}
                   for i, per_image in zip(self.rows, self.descriptions, strict=True)]
-        return {"run": self.run, "data": self.data, "value_range": list(self.value_range), "images": images}
+        found = {"run": self.run, "data": self.data, "value_range": list(self.value_range), "images": images}
+        return {**found, "note": self.note} if self.note else found
 
 
 def edit_report(run: Any, data: Any, rows: Sequence[int],
@@ -120,7 +122,12 @@ def edit_report(run: Any, data: Any, rows: Sequence[int],
     index: list[int] = data.check_index(list(rows))
     result = edit_images(run.model, inputs(run, data, index), groups)
     return EditReport(run=None if run.path is None else str(run.path), data=data.spec, value_range=run.value_range,
-                      rows=index, result=result, descriptions=describe_edit_result(run, result, data.spec))
+                      rows=index, result=result, descriptions=describe_edit_result(run, result, data.spec),
+                      note=QUANTISED_NOTE if getattr(run.model, "quantised_latent", False) else "")
+
+
+QUANTISED_NOTE = ("edits act on the code before quantisation; decoding snaps the edited code to the nearest "
+                  "codebook vectors, so a small edit may change nothing and a larger one jumps to another code")
 
 
 def edit_groups(edits: Sequence[str | Edit | EditChain] | str) -> list[Edit | EditChain]:
