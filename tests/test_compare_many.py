@@ -176,6 +176,9 @@ def test_compare_trains_reuses_and_resumes(tmp_path: Path) -> None:
     assert kinds == ["fcn", "vae-fcn"]
     vae = read_csv(out / "compare.csv")[1]
     assert float(vae["kl_per_element"]) > 0 and read_csv(out / "compare.csv")[0]["kl_per_element"] == "nan"
+    assert all(0.0 <= float(r[k]) <= 1.0 for r in read_csv(out / "compare.csv")  # faces has known factors
+               for k in ("mig", "sap", "dci_disentanglement", "dci_informativeness"))
+    assert "DCI disentanglement" in (out / "compare.html").read_text()
 
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "--overwrite" in again.output  # the page is not replaced silently
@@ -193,6 +196,27 @@ def test_compare_trains_reuses_and_resumes(tmp_path: Path) -> None:
     other = runner.invoke(app, changed)
     assert other.exit_code == 2 and "other model settings" in other.output  # never trained over silently
     assert json.loads((out / "ae" / "config.json").read_text())["model"]["latent_dim"] == 3
+
+
+def test_factor_scores_need_factors_and_follow_them() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from latentlab.compare_many import factor_scores
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 5, 400), rng.integers(0, 4, 400)
+    data = SimpleNamespace(factors={"a": a, "b": b})
+    rows = np.arange(400)
+    aligned = torch.tensor(np.stack([a, b, rng.normal(size=400)], axis=1), dtype=torch.float32)
+    noise = torch.tensor(rng.normal(size=(400, 3)), dtype=torch.float32)
+    good, bad = factor_scores(aligned, data, rows), factor_scores(noise, data, rows)
+    assert set(good) == {"mig", "sap", "dci_disentanglement", "dci_completeness", "dci_informativeness"}
+    assert good["mig"] > 0.5 > bad["mig"] and good["dci_disentanglement"] > bad["dci_disentanglement"]
+    assert factor_scores(aligned, SimpleNamespace(factors={}), rows) == {}  # data without factors: no rows
+    assert factor_scores(aligned[:, :1], data, rows) == {}  # one element: nothing these scores can say
 
 
 def test_compare_existing_runs(tiny_run: Path, tiny_vae_run: Path, tmp_path: Path) -> None:

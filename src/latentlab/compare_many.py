@@ -259,7 +259,7 @@ class FamilyEvidence:
 
         return {"model": self.name, "family": self.family, "kind": self.kind, "latent_dim": self.latent_dim,
                 "active_units": self.active_units, "steps": self.steps,
-                **{key: self.value(key) for key in MEASURES}, "parameters": self.parameters}
+                **{key: self.value(key) for key in MEASURES}, **self.extra, "parameters": self.parameters}
 
 
 def _training_record(run: Run) -> tuple[float, int, float]:
@@ -296,7 +296,38 @@ def measure(run: Run, data: Any, eval_rows: Any, ref_rows: Any, *, name: str, n_
         ssim=ssim(base.images["reconstructions"], base.images["originals"]),
         precision={s: p for s, (p, _) in pr.items()}, recall={s: r for s, (_, r) in pr.items()},
         active_units=active_units(mu), kl_per_element=float(kl.mean()) if kl is not None else float("nan"),
-        anomaly_auc=auc, code_sensitivity=sensitivity, noisy_psnr=noisy, codebook_usage=usage)
+        anomaly_auc=auc, code_sensitivity=sensitivity, noisy_psnr=noisy, codebook_usage=usage,
+        extra=factor_scores(mu, data, eval_rows, seed))
+
+
+FACTOR_SCORES = {"mig": "MIG (factors of the data)", "sap": "SAP (factors of the data)",
+                 "dci_disentanglement": "DCI disentanglement", "dci_completeness": "DCI completeness",
+                 "dci_informativeness": "DCI informativeness"}
+
+
+def factor_scores(codes: Tensor, data: Any, rows: Any, seed: int = 0) -> dict[str, float]:
+    """MIG, SAP and DCI of the held-out codes against the data's known factors (``faces``,
+    ``shapes``, sets with factor columns): half the rows fit, half test. Empty when the data has
+    no factors, or when they cannot be scored here (a factor with one value among these rows, a
+    one-element latent)."""
+    import warnings
+
+    import numpy as np
+
+    from latentlab.metrics.evaluate import evaluate_observed
+
+    factors = getattr(data, "factors", None)
+    if not factors:
+        return {}
+    picked = {name: np.asarray(values)[np.asarray(rows)] for name, values in factors.items()}
+    try:
+        with warnings.catch_warnings():  # a few held-out images per factor level: sklearn says so per tree
+            warnings.simplefilter("ignore", UserWarning)
+            scores = evaluate_observed(codes.float().cpu().numpy().astype(np.float64), picked, seed=seed,
+                                       num_eval=len(codes) // 2)["scores"]
+    except LatentlabError:
+        return {}
+    return {key: float(scores[key]) for key in FACTOR_SCORES if key in scores}
 
 
 # ---------------------------------------------------------------- the comparison

@@ -206,6 +206,10 @@ def _many_numbers(c: ManyComparison) -> str:
     rows: list[list[Any]] = [[MEASURES[key].label, *[m.row()[key] for m in c.models]] for key in MEASURES]
     units = ["active units (of the latent elements)", *[f"{m.active_units} of {m.latent_dim}" for m in c.models]]
     rows.insert(list(MEASURES).index("active_fraction"), units)
+    from latentlab.compare_many import FACTOR_SCORES
+
+    rows += [[label, *[m.extra.get(key, float("nan")) for m in c.models]]
+             for key, label in FACTOR_SCORES.items() if any(key in m.extra for m in c.models)]
     note = (f'<p class="note">Held-out real images lie at nearest-training-image MSE {c.real_distance:.4g} '
             f"(reference: {c.n_ref} training images). nan: the measure does not apply to that model.</p>")
     return html.table(["measure", *[m.name for m in c.models]], rows) + note
@@ -237,6 +241,9 @@ reconstruction MSE.</li>
 <li>Code sensitivity: the mean distance between the codes of an image and of the image plus Gaussian
 noise (std 10% of the value range), over the mean distance between codes of different images. Noisy
 PSNR: reconstructions of those noisy inputs against the clean images.</li>
+<li>When the data has known factors (faces, shapes, sets with factor columns): MIG, SAP and DCI
+(latentlab.metrics, as in disentanglement_lib) of the held-out posterior means, half of the held-out
+images fitting the estimators and half testing them.</li>
 <li>A claim is judged against the family it names; differences within 5% (0.2 dB for PSNR, 0.01 for
 SSIM and AUC, 0.02 for precision and recall, 0.05 for the active fraction) are "open".</li>
 </ul>""")
