@@ -18,7 +18,7 @@ from latentlab.errors import LatentlabError
 from latentlab.report import course_edits, read_metrics, write_report
 
 SECTIONS = ["Overview", "Architecture", "Loss curves", "Reconstructions", "Latent edits",
-            "Traversal and ranking", "Samples"]
+            "Traversal and ranking", "Samples", "What the latent learned"]
 
 
 def inline_images(text: str) -> list[bytes]:
@@ -57,6 +57,12 @@ def test_report_of_an_autoencoder_via_the_cli(tiny_run: Path, tmp_path: Path) ->
     last = read_metrics(tiny_run / "metrics.csv")[-1]
     assert f"{last['val_loss']:.4g}" in text  # the final losses come from metrics.csv
     assert "Gaussian fitted to" in text  # a plain AE also gets fitted-Gaussian samples
+    learned = text[text.index("What the latent learned"):]
+    assert re.search(r"\d of 4 elements are active", learned)
+    assert "dci disentanglement" in learned and "mig" in learned  # faces has known factors
+    first = re.search(r"The traversal ranks z\[(\d)\] first", learned)
+    assert first is not None and first.group(1) == ranked[0]  # the ranking table's first element
+    assert "the two agree" in learned or "for no factor" in learned
 
 
 def test_report_of_a_vae_ranks_with_kl(tiny_vae_run: Path, tmp_path: Path) -> None:

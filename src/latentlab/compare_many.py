@@ -310,8 +310,6 @@ def factor_scores(codes: Tensor, data: Any, rows: Any, seed: int = 0) -> dict[st
     ``shapes``, sets with factor columns): half the rows fit, half test. Empty when the data has
     no factors, or when they cannot be scored here (a factor with one value among these rows, a
     one-element latent)."""
-    import warnings
-
     import numpy as np
 
     from latentlab.metrics.evaluate import evaluate_observed
@@ -321,10 +319,8 @@ def factor_scores(codes: Tensor, data: Any, rows: Any, seed: int = 0) -> dict[st
         return {}
     picked = {name: np.asarray(values)[np.asarray(rows)] for name, values in factors.items()}
     try:
-        with warnings.catch_warnings():  # a few held-out images per factor level: sklearn says so per tree
-            warnings.simplefilter("ignore", UserWarning)
-            scores = evaluate_observed(codes.float().cpu().numpy().astype(np.float64), picked, seed=seed,
-                                       num_eval=len(codes) // 2)["scores"]
+        scores = evaluate_observed(codes.float().cpu().numpy().astype(np.float64), picked, seed=seed,
+                                   num_eval=len(codes) // 2)["scores"]
     except LatentlabError:
         return {}
     return {key: float(scores[key]) for key in FACTOR_SCORES if key in scores}

@@ -22,6 +22,7 @@ from latentlab.viz import html
 REPORT = "report.html"
 MAX_RANKED_LATENT = 256  # larger latents (a conv feature map) are traversed without ranking
 ENCODE_LIMIT = 1000  # images encoded for ranges, spreads and fitted Gaussians
+FACTOR_ROWS = 1000  # images whose codes are scored against known factors (and active units)
 TRAVERSED = 6  # latent elements in the traversal figure
 RANKED_ROWS = 16  # rows of the ranking table
 
@@ -132,7 +133,8 @@ def _edits(run: Run, data: Any, rows: list[int], tmp: Path) -> str:
             + html.img(path, "latent edits") + table)
 
 
-def _traversal(run: Run, data: Any, index: int, tmp: Path) -> str:
+def _traversal(run: Run, data: Any, index: int, tmp: Path, first: list[int] | None = None) -> str:
+    """The traversal figure and the ranking table; ``first`` receives the element the ranking puts first."""
     from latentlab.latent import explore, tools
     from latentlab.viz.latent import traversal_figure
 
@@ -140,6 +142,8 @@ def _traversal(run: Run, data: Any, index: int, tmp: Path) -> str:
     if d <= MAX_RANKED_LATENT:
         t = tools.traversal(run, data, index, top=min(d, TRAVERSED), steps=9, limit=ENCODE_LIMIT)
         elements, values, own, marked, images = t.elements, t.values, t.own, t.marked, t.images
+        if first is not None and t.ranking:
+            first.append(t.ranking[0].element)
         kl = ["KL"] if run.model.is_variational else []
         ranking = html.table(["rank", "element", "effect", "spread", *kl],
                              [[r + 1, f"z[{s.element}]", s.effect, s.spread, *([s.kl] if kl else [])]
@@ -181,6 +185,49 @@ def _samples(run: Run, data: Any, tmp: Path) -> str:
     return f"<p>{len(s.sets[0][2])} decoded latents per set. {caption}</p>" + html.img(path, "decoded samples")
 
 
+def _learned(run: Run, data: Any, first: list[int]) -> str:
+    """Active units for every model; MIG, SAP and DCI when the data has known factors, and
+    whether the traversal's first element is the one DCI finds most important for some factor."""
+    import numpy as np
+
+    from latentlab.latent.active import active_units
+    from latentlab.metrics.evaluate import codes_of, evaluate_observed
+
+    units = active_units(run, data, rows=FACTOR_ROWS)
+    d = len(units.variance)
+    text = (f"<p>{units.count} of {d} elements are active (Burda et al. 2016: the variance of E[z|x] over "
+            f"{min(FACTOR_ROWS, len(data))} images above {units.threshold:g})"
+            + (f"; mean KL per element {float(units.kl.mean()):.4g}" if units.kl is not None else "") + ".</p>")
+    if not data.factors:
+        return text + "<p>The data has no known factors: no disentanglement scores.</p>"
+    rows = np.sort(np.random.default_rng(0).permutation(len(data))[:FACTOR_ROWS])
+    codes = codes_of(run, data, rows)
+    try:
+        found = evaluate_observed(codes, {k: np.asarray(v)[rows] for k, v in data.factors.items()},
+                                  num_eval=len(rows) // 2)
+    except LatentlabError as exc:
+        return text + f"<p>Disentanglement scores: not computed ({html.esc(str(exc))}).</p>"
+    scores = found["scores"]
+    if not scores:
+        return text + "<p>" + html.esc("; ".join(f"{k}: {v}" for k, v in found["skipped"].items())) + "</p>"
+    table = html.table(["score", "value"], [[k.replace("_", " "), v] for k, v in scores.items()])
+    text += (f"<p>Scores of the codes against the data's known factors ({', '.join(found['factors'])}) on "
+             f"{len(rows)} images, half fitting and half testing (<code>latentlab disentanglement</code> "
+             "gives all five with the papers' sample sizes).</p>" + table)
+    importance = np.asarray(found["details"].get("dci_importance", []))
+    if first and importance.ndim == 2 and importance.shape[0] == d:
+        top = importance.argmax(axis=0)  # per factor: the element DCI finds most important
+        named = [f for f, e in zip(found["factors"], top, strict=True) if e == first[0]]
+        if named:
+            text += (f"<p>The traversal ranks z[{first[0]}] first, and DCI finds it the most important element "
+                     f"for {html.esc(', '.join(named))}: the two agree.</p>")
+        else:
+            text += (f"<p>The traversal ranks z[{first[0]}] first, but DCI finds it the most important element for "
+                     "no factor: it changes the image most, yet no single known factor follows it (it may mix "
+                     "several, or move something the factors do not name).</p>")
+    return text
+
+
 # ---------------------------------------------------------------- the page
 
 
@@ -190,6 +237,7 @@ def build_report(run_path: str | Path, data_spec: str | None = None) -> str:
     data = run.data(data_spec)
     history = run.metrics
     rows, what = shown_rows(run, data, 8)
+    first: list[int] = []  # the element the traversal ranks first
     with tempfile.TemporaryDirectory(prefix="latentlab-report-") as name:
         tmp = Path(name)
         sections = [
@@ -198,8 +246,9 @@ def build_report(run_path: str | Path, data_spec: str | None = None) -> str:
             ("training", "Loss curves", _training(history, tmp)),
             ("reconstructions", "Reconstructions", _reconstructions(run, data, rows, what, tmp)),
             ("edits", "Latent edits", _edits(run, data, rows[:1], tmp)),
-            ("traversal", "Traversal and ranking", _traversal(run, data, rows[0], tmp)),
+            ("traversal", "Traversal and ranking", _traversal(run, data, rows[0], tmp, first)),
             ("samples", "Samples", _samples(run, data, tmp)),
+            ("learned", "What the latent learned", _learned(run, data, first)),
         ]
     stamp = time.strftime("%Y-%m-%d %H:%M")
     title = f"latentlab report: {Path(run.path or '.').resolve().name}"

@@ -9,6 +9,7 @@ data spec, by the run's input rule. MIG, SAP and DCI share one sample of ``num_t
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -110,7 +111,9 @@ def evaluate_observed(codes: np.ndarray, factors: dict[str, np.ndarray], *, seed
     train, test = order[:n - n_eval], order[n - n_eval:]
     out = _result(names, seed, {"num_train": len(train), "num_eval": n_eval})
     out["skipped"].update({"beta_vae": NEEDS_GENERATOR, "factor_vae": NEEDS_GENERATOR})
-    _observed(codes[train], levels[train], codes[test], levels[test], names, seed, estimator, out)
+    with warnings.catch_warnings():  # few images per factor level: sklearn's forest says so once per tree
+        warnings.simplefilter("ignore", UserWarning)
+        _observed(codes[train], levels[train], codes[test], levels[test], names, seed, estimator, out)
     return out
 
 
@@ -147,7 +150,7 @@ def disentanglement(run: Any, spec: str, *, seed: int = 0, batch_size: int = 64,
                                  f"{', '.join(GENERATED)} (all five scores) and image sets with named factor "
                                  "columns (MIG, SAP, DCI)")
         rows = np.sort(np.random.default_rng([seed, 5]).permutation(len(data))[:num_train + num_eval])
-        codes = _codes_of(run, data, rows)
+        codes = codes_of(run, data, rows)
         out = evaluate_observed(codes, {k: np.asarray(v)[rows] for k, v in data.factors.items()}, seed=seed,
                                 num_eval=num_eval, estimator=estimator)
     out.update({"run": run.name, "data": spec, "latent_dim": int(run.model.latent_dim),
@@ -155,7 +158,7 @@ def disentanglement(run: Any, spec: str, *, seed: int = 0, batch_size: int = 64,
     return out
 
 
-def _codes_of(run: Any, data: Any, rows: np.ndarray, batch: int = 2048) -> np.ndarray:
+def codes_of(run: Any, data: Any, rows: np.ndarray, batch: int = 2048) -> np.ndarray:
     """Codes of rows of a PreparedSet (its own remaining rule makes the model input)."""
     import torch
 
