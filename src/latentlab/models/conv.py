@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -101,14 +102,19 @@ class ConvAutoencoder(Autoencoder):
         self.config = config
         self.feature_shape = feature_shape(config)
         c, h, w = self.feature_shape
-        encoder = conv_stack(config.in_shape[0], config.channels, config)
-        decoder = deconv_stack(config.channels, config.in_shape[0], config)
+        encoder, decoder = self.stacks(config)
         if config.latent_dim is not None:
             encoder += bottleneck_in(self.feature_shape, config.latent_dim)
             decoder = bottleneck_out(self.feature_shape, config.latent_dim, config.activation) + decoder
         self.latent_dim = config.latent_dim or c * h * w
         self.encoder = nn.Sequential(*encoder)
         self.decoder = nn.Sequential(*decoder)
+
+    @staticmethod
+    def stacks(config: Any) -> tuple[list[nn.Module], list[nn.Module]]:
+        """The encoder's layers down to the feature map and the decoder's back up (a backbone's own)."""
+        return conv_stack(config.in_shape[0], config.channels, config), deconv_stack(config.channels,
+                                                                                    config.in_shape[0], config)
 
     def _decoder_input(self, z: Tensor) -> Tensor:
         if self.config.latent_dim is None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor, nn
 
 from latentlab.errors import LatentlabError
-from latentlab.models.base import ACTIVATIONS, Autoencoder, activation, out_activation
+from latentlab.models.base import ACTIVATIONS, activation, out_activation
 from latentlab.models.config import Widths, check_choice
-from latentlab.models.conv import ConvConfig, bottleneck_in, bottleneck_out, feature_shape
+from latentlab.models.conv import ConvAutoencoder, ConvConfig, bottleneck_out, feature_shape
 from latentlab.models.vae import VariationalAutoencoder, check_beta
 
 # ---------------------------------------------------------------- config
@@ -106,27 +107,14 @@ def res_up_stack(out_channels: int, config: ResNetConfig) -> list[nn.Module]:
 # ---------------------------------------------------------------- models
 
 
-class ResNetAutoencoder(Autoencoder):
+class ResNetAutoencoder(ConvAutoencoder):
+    """The conv autoencoder with residual stacks (the same bottleneck and feature-map latent)."""
+
     kind = "resnet"
 
-    def __init__(self, config: ResNetConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.feature_shape = feature_shape(config)
-        c, h, w = self.feature_shape
-        encoder = res_down_stack(config.in_shape[0], config)
-        decoder = res_up_stack(config.in_shape[0], config)
-        if config.latent_dim is not None:
-            encoder += bottleneck_in(self.feature_shape, config.latent_dim)
-            decoder = bottleneck_out(self.feature_shape, config.latent_dim, config.activation) + decoder
-        self.latent_dim = config.latent_dim or c * h * w
-        self.encoder = nn.Sequential(*encoder)
-        self.decoder = nn.Sequential(*decoder)
-
-    def _decoder_input(self, z: Tensor) -> Tensor:
-        if self.config.latent_dim is None:
-            return z.reshape(z.shape[0], *self.feature_shape)  # (N, C, h, w)
-        return z
+    @staticmethod
+    def stacks(config: Any) -> tuple[list[nn.Module], list[nn.Module]]:
+        return res_down_stack(config.in_shape[0], config), res_up_stack(config.in_shape[0], config)
 
 
 class ResNetVAE(VariationalAutoencoder):
