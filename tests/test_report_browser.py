@@ -51,7 +51,7 @@ def test_report_opens_offline_and_every_image_loads(tiny_run: Path, tmp_path: Pa
     images, headings, blocked = open_offline(page_path, tmp_path / "report.png")
     assert blocked == []
     assert headings == ["Overview", "Architecture", "Loss curves", "Reconstructions", "Latent edits",
-                        "Traversal and ranking", "Samples"]
+                        "Traversal and ranking", "Samples", "What the latent learned"]
     assert len(images) == 6
     for im in images:
         assert im["complete"] and im["width"] > 0, im
