@@ -81,6 +81,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed pairs after one warm-up pair")
     parser.add_argument("--breakdown", type=int, default=1, help="latentlab runs under marks.py, after the pairs")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both sides)")
+    parser.add_argument("--precision", default=None,
+                        help="latentlab's --precision (e.g. bf16-mixed on a CPU with native bf16); the course "
+                             "script stays float32, as the course runs it")
     args = parser.parse_args()
 
     sys.path.insert(0, str(HERE))
@@ -93,7 +96,8 @@ def main() -> None:
         np.save(data, synthetic_images(args.images))
         common = ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
         ours = ["train", "--data", f"npy:{data}", "--out", str(tmp / "run"), "--preset", "fcn-1024", *common,
-                "--val-fraction", "0", "--accelerator", args.device]
+                "--val-fraction", "0", "--accelerator", args.device,
+                *(["--precision", args.precision] if args.precision else [])]
         course = [sys.executable, str(HERE / "course_loop.py"), "--data", str(data), "--out", str(tmp / "course"),
                   *common, "--device", args.device, "--marks"]
         images = args.images // args.batch_size * args.batch_size * args.epochs  # what each side trains on

@@ -33,6 +33,19 @@ def test_help_imports_no_library(argv: list[str]) -> None:
     assert json.loads(out.strip().splitlines()[-1]) == []
 
 
+def test_training_a_plain_autoencoder_imports_no_scikit_learn_or_scipy(tmp_path) -> None:
+    """scikit-learn and SciPy take about a second to import; a run that needs neither (a plain
+    autoencoder: no collapse check, no metrics) must not pay for them."""
+    code = ("import sys\nfrom latentlab.cli.app import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    assert not e.code, e.code\nprint()\nprint(__import__('json').dumps(sorted({m.split('.')[0] for m in "
+            "sys.modules if m.split('.')[0] in ('sklearn', 'scipy')})))")
+    argv = ["train", "--data", "faces:64", "--model", "fcn", "--hidden", "16", "--latent-dim", "2", "--epochs", "1",
+            "--batch-size", "32", "--quiet", "--out", str(tmp_path / "run")]
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []
+    assert (tmp_path / "run" / "COMPLETE").is_file()
+
+
 def test_package_names_still_load_on_first_use() -> None:
     code = ("import sys, latentlab\nassert 'torch' not in sys.modules\n"
             "from latentlab import open_run, Run, build, preset_config\n"

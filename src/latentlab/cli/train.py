@@ -202,10 +202,11 @@ def train(
     if not is_global_zero():
         return
     console.print(f"{trained.describe()}\nrun written to [bold]{out}[/]")
-    from latentlab.latent.active import collapse_line
+    if trained.is_variational:  # collapsed elements get a warning (latentlab.latent imports scikit-learn)
+        from latentlab.latent.active import collapse_line
 
-    if (collapsed := collapse_line(out, images)) is not None:  # a VAE with inactive elements: say so
-        console.print(f"[yellow]warning:[/] {collapsed}", highlight=False, soft_wrap=True)
+        if (collapsed := collapse_line(out, images)) is not None:
+            console.print(f"[yellow]warning:[/] {collapsed}", highlight=False, soft_wrap=True)
     if found is not None and found.score == "auto" and cfg.val_fraction > 0:
         from latentlab.anomaly.auto import resolve_auto
 

@@ -20,7 +20,7 @@ from latentlab.errors import LatentlabError
 from latentlab.io import read_json, remove_temporaries, write_json, write_text
 from latentlab.losses import model_loss
 from latentlab.models.base import Autoencoder, config_to_dict, tuples
-from latentlab.models.registry import CONFIG, build, config_from_dict, save_weights
+from latentlab.models.registry import CONFIG, build, config_from_dict
 from latentlab.runs import (
     CHECKPOINTS,
     COMPLETE,
@@ -33,6 +33,7 @@ from latentlab.runs import (
 )
 from latentlab.train.batches import ImageBatches
 from latentlab.train.callbacks import STEP_LOG, MetricsCSV, ProgressBar, StepLog
+from latentlab.train.checkpoints import save_final_weights
 from latentlab.train.lock import RunLock
 from latentlab.train.schedules import LENGTH_BOUND, check_warmup, epochs_of_steps
 from latentlab.train.trainer import Callback, TrainConfig, Trainer, make_fabric
@@ -273,7 +274,7 @@ def _fit(model: Autoencoder, data: PreparedSet, rule: BatchSpec, train: TrainCon
         model.load_state_dict(trainer.best_state)
     model.eval()
     if fabric.is_global_zero:
-        save_weights(model, out / "model.safetensors")
+        save_final_weights(model, out / "model.safetensors", out / CHECKPOINTS)  # a link to equal checkpoint bytes
         stopped = {"budget": ", the budget spent", "patience": ", stopped early"}.get(st.stop_reason, "")
         write_text(out / COMPLETE, f"epochs {st.epoch}, steps {st.step}{stopped}\n")
     fabric.barrier()

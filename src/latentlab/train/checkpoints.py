@@ -148,12 +148,31 @@ def write_checkpoint(folder: Path, weights: dict[str, torch.Tensor], optimizer_t
 
 def _link(source: Path, target: Path) -> None:
     """``target`` becomes another name of ``source``'s bytes (atomically: a link beside, renamed)."""
+    if target.is_file() and os.path.samefile(source, target):
+        return  # already: and renaming a link onto its own file would do nothing, leaving the link beside
     try:
         with atomic_path(target) as tmp:
             tmp.unlink()
             os.link(source, tmp)
     except (OSError, LatentlabError):  # no hard links here: copy
         atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def save_final_weights(model: torch.nn.Module, path: Path, folder: Path) -> Path:
+    """``model``'s weights as the safetensors file ``path``. When the checkpoint in force under
+    ``folder`` already holds these exact bytes (the final or the best weights, just written
+    there), ``path`` becomes a hard link to that file, not a second copy of it."""
+    from safetensors.torch import save
+
+    data = save(_weights(model))
+    ckpt = _in_force(folder, warn=False) if folder.is_dir() else None
+    if ckpt is not None:
+        for name in ("best.safetensors", "model.safetensors", EMA_FILE):
+            source = folder / ckpt / name
+            if source.is_file() and source.stat().st_size == len(data) and source.read_bytes() == data:
+                _link(source, path)
+                return path
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 class CheckpointWriter:

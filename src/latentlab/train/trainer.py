@@ -187,13 +187,15 @@ class Trainer:
                 if self.writer is not None:  # the checkpoint being written is kept: finish it first
                     self.writer.wait(raise_error=False)
                 raise
-            if self.writer is not None:
-                self.writer.wait()  # the last checkpoint is on disk before fit returns
             self.state.elapsed = self.elapsed()
             self.optimizer.zero_grad(set_to_none=True)
             set_memory_format(model, self.optimizer, torch.contiguous_format)  # hand back the usual layout
-            for cb in self.callbacks:
-                cb.on_fit_end(self)
+            try:  # the callbacks' last work (the loss plot) overlaps the writing of the last checkpoint
+                for cb in self.callbacks:
+                    cb.on_fit_end(self)
+            finally:
+                if self.writer is not None:
+                    self.writer.wait()  # the last checkpoint is on disk before fit returns
         release_free_memory()
         return self.state
 
