@@ -25,13 +25,17 @@ def fail(message: str) -> typer.Exit:
 
 
 def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
-    """Register ``fn`` on ``app``; a LatentlabError becomes one line on stderr and exit code 2."""
+    """Register ``fn`` on ``app``; a LatentlabError becomes one line on stderr and exit code 2.
+    Image sets it decodes show a bar on a terminal (not with ``--quiet``: :func:`latentlab.progress.decode_bar`)."""
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kw: Any) -> Any:
+            from latentlab.progress import decode_bar
+
             try:
-                return fn(*args, **kw)
+                with decode_bar(enabled=False if kw.get("quiet") else None):  # cold image sets: a bar on a terminal
+                    return fn(*args, **kw)
             except LatentlabError as exc:
                 raise fail(str(exc)) from None
             except KeyboardInterrupt:

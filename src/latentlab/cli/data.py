@@ -38,9 +38,13 @@ def data_cmd(
         from latentlab.data.batches import parse_size
 
         size = parse_size(resize)
-    from latentlab.data.summary import sample_grid, summarize
+    from latentlab.data.summary import convert, sample_grid, summarize
+    from latentlab.progress import TerminalBar
 
-    summary, data = summarize(spec, headers=not every and target is None)
+    if target is not None:  # decoding (image files) and writing each show a bar on a terminal
+        summary, data = convert(spec, target, resize=size, progress=TerminalBar("writing"))
+    else:
+        summary, data = summarize(spec, headers=not every)
     _print(summary)
     if out is not None:
         from PIL import Image
@@ -51,7 +55,9 @@ def data_cmd(
             Image.fromarray(sample_grid(data, n)).save(tmp, format="PNG")
         console.print(f"samples: {out}", highlight=False, soft_wrap=True)
     if target is not None:
-        _convert(data, target, size)
+        n, h, w, c = data.images.shape
+        h, w = size or (h, w)
+        console.print(f"wrote {target} (uint8 {n} x {h} x {w} x {c})", highlight=False, soft_wrap=True)
 
 
 def _print(s: DataSummary) -> None:
@@ -74,19 +80,3 @@ def _print(s: DataSummary) -> None:
     for name, (lo, mean, hi) in s.factors.items():
         console.print(f"  factor       {name}: {lo:.3g}..{hi:.3g}, mean {mean:.3g}", highlight=False)
 
-
-def _convert(data: object, target: Path, size: tuple[int, int] | None) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from latentlab.data.imageset import ImageSet
-    from latentlab.data.summary import write_npy
-
-    assert isinstance(data, ImageSet)
-    with Progress(TextColumn("[bold]writing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("npy", total=len(data))
-        write_npy(data, target, resize=size, progress=lambda done, total: bar.update(task, completed=done))
-    n, h, w, c = data.images.shape
-    if size is not None:
-        h, w = size
-    console.print(f"wrote {target} (uint8 {n} x {h} x {w} x {c})", highlight=False, soft_wrap=True)

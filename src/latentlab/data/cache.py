@@ -9,13 +9,16 @@ and a BLAKE2b checksum of the array file); later commands memory-map it after ch
 The key is a SHA-256 of what the pixels depend on: the source kind, its resolved path and
 fragment, the geometry applied while decoding, this format's version, and the size and
 modification time of every file read (for a folder: of each image file in it). A changed file
-gives a new key. A cache entry whose array does not match its checksum, shape or size is never
-used: it is decoded again and rewritten, with a warning. ``LATENTLAB_NO_CACHE=1`` (the CLI's
-``--no-cache``) skips the cache; ``<cache>`` is ``$LATENTLAB_CACHE`` or ``~/.cache/latentlab``.
+gives a new key. A cold set is decoded straight into the entry's array file
+(:func:`latentlab.data.decode.decoding_into`), so it is never held in memory as a whole. A cache
+entry whose array does not match its checksum, shape or size is never used: it is decoded again
+and rewritten, with a warning. ``LATENTLAB_NO_CACHE=1`` (the CLI's ``--no-cache``) skips the
+cache; ``<cache>`` is ``$LATENTLAB_CACHE`` or ``~/.cache/latentlab``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -93,11 +96,9 @@ def _read(array_path: Path, meta_path: Path, spec: str) -> ImageSet:
                     label_names=meta.get("label_names"), spec=spec)
 
 
-def _write(data: ImageSet, array_path: Path, meta_path: Path) -> None:
-    from latentlab.io import atomic_path, write_json
+def _write_meta(data: ImageSet, array_path: Path, meta_path: Path) -> None:
+    from latentlab.io import write_json
 
-    with atomic_path(array_path) as tmp, open(tmp, "wb") as fp:
-        np.lib.format.write_array(fp, np.ascontiguousarray(data.images), allow_pickle=False)
     write_json(meta_path, {"version": CACHE_VERSION, "spec": data.spec, "shape": list(data.images.shape),
                            "checksum": _checksum(array_path),
                            "labels": None if data.labels is None else data.labels.tolist(),
@@ -120,10 +121,42 @@ def cached(parts: dict[str, Any], inputs: list[Path], spec: str, decode: Callabl
         except ValueError as why:
             warnings.warn(f"{array_path}: cached decoded images of {spec} are damaged ({why}); "
                           "decoding them again", stacklevel=3)
-    data = decode()
     try:
-        _write(data, array_path, meta_path)
-    except (OSError, LatentlabError) as exc:
-        warnings.warn(f"{folder}: cannot cache the decoded images of {spec} ({exc})", stacklevel=3)
-        return data
+        _decode_stored(decode, array_path, meta_path)
+    except _NotStoredError as why:
+        warnings.warn(f"{folder}: cannot cache the decoded images of {spec} ({why.reason})", stacklevel=3)
+        return why.data if why.data is not None else decode()
     return _read(array_path, meta_path, spec)  # memory-mapped: the decoded copy is released
+
+
+class _NotStoredError(Exception):
+    """The cache entry could not be written; ``data``: the set when it was decoded before that."""
+
+    def __init__(self, reason: Exception, data: ImageSet | None) -> None:
+        self.reason, self.data = reason, data
+
+
+def _decode_stored(decode: Callable[[], ImageSet], array_path: Path, meta_path: Path) -> None:
+    """``decode()`` into ``array_path`` (through a temporary renamed at the end), then its index.
+    The source's own errors go through; the cache's become :class:`_NotStoredError`."""
+    from latentlab.data.decode import decoding_into, held_in
+    from latentlab.io import atomic_path
+
+    stack = contextlib.ExitStack()
+    try:
+        tmp = stack.enter_context(atomic_path(array_path))
+    except (OSError, LatentlabError) as exc:
+        raise _NotStoredError(exc, None) from None
+    data = None
+    try:
+        with stack:
+            with decoding_into(tmp):
+                data = decode()
+            if not held_in(data.images, tmp):  # decoded in memory (no room for the file there)
+                with open(tmp, "wb") as fp:
+                    np.lib.format.write_array(fp, np.ascontiguousarray(data.images), allow_pickle=False)
+        _write_meta(data, array_path, meta_path)
+    except (OSError, LatentlabError) as exc:
+        if data is None:
+            raise  # decoding failed: the source's error
+        raise _NotStoredError(exc, data) from None

@@ -7,14 +7,19 @@ factors. A tar of JPEGs is summarised from its listing and image headers, with v
 mean from a sample of decoded images (:func:`tar_summary`), unless every pixel is asked for.
 :func:`sample_grid` tiles a few images into one picture.
 :func:`write_npy` writes any source as uint8 (N, H, W, C) ``.npy`` in chunks through a temporary
-file renamed at the end, calling ``progress(done, total)`` after each chunk.
+file renamed at the end, calling ``progress(done, total)`` after each chunk. :func:`convert` reads a
+spec and writes it so, never holding the whole set in memory: image files are decoded into a
+memory-mapped file (the decoded-set cache's, or with the cache off one beside the target that
+becomes the target).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +28,7 @@ import numpy as np
 from latentlab.data.imageset import ImageSet
 from latentlab.errors import LatentlabError
 
-__all__ = ["DataSummary", "npy_target", "sample_grid", "summarize", "write_npy"]
+__all__ = ["DataSummary", "convert", "npy_target", "sample_grid", "summarize", "write_npy"]
 
 CHUNK = 1024  # images read at a time
 
@@ -129,6 +134,53 @@ def write_npy(data: ImageSet, path: str | os.PathLike[str], *, resize: tuple[int
         out.flush()
         del out
     return Path(path)
+
+
+def convert(spec: str, path: str | os.PathLike[str], *, resize: tuple[int, int] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> tuple[DataSummary, ImageSet]:
+    """``spec`` written as a uint8 (N, H, W, C) ``.npy`` at ``path`` (:func:`write_npy`: atomic,
+    ``resize`` per chunk, ``progress`` while writing); returns the source's summary and set.
+
+    Memory stays bounded. Image files (``folder:``, ``tar:``, ``celeba:``) are read as every
+    command reads them, decoded into the decoded-set cache's memory-mapped file; with the cache
+    off (``LATENTLAB_NO_CACHE=1``) they are decoded into a file beside ``path``, which becomes
+    ``path`` when no ``resize`` changes the size (one pass, nothing else written)."""
+    from latentlab.data.cache import cache_enabled
+    from latentlab.data.decode import decoding_into, held_in
+    from latentlab.data.sources import DECODED, load_source, parse_spec
+    from latentlab.io import atomic_path
+
+    target = Path(path)
+    if parse_spec(spec).kind not in DECODED or cache_enabled():
+        summary, data = summarize(spec, headers=False)
+        write_npy(data, target, resize=resize, progress=progress)
+        return summary, data
+    with _scratch_beside(target) as scratch:
+        with decoding_into(scratch):
+            data = load_source(spec)
+        summary = summarize_set(data)
+        if held_in(data.images, scratch) and resize in (None, data.images.shape[1:3]):
+            with atomic_path(target) as tmp:
+                os.replace(scratch, tmp)  # the decoded file is the output
+        else:
+            write_npy(data, target, resize=resize, progress=progress)
+    return summary, data
+
+
+@contextlib.contextmanager
+def _scratch_beside(path: Path) -> Iterator[Path]:
+    """An empty temporary file beside ``path`` (the same file system: it can be renamed onto it),
+    removed afterwards unless it was renamed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".decoding.tmp")
+    except OSError as exc:
+        raise LatentlabError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- a tar of JPEGs, from its headers
