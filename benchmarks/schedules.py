@@ -66,6 +66,10 @@ def run_name(args: argparse.Namespace) -> str:
         name += f"-warmup{args.warmup}"
     if args.ema:
         name += f"-ema{args.ema:g}"
+    if args.grad_clip:
+        name += f"-clip{args.grad_clip:g}"
+    if args.seed:
+        name += f"-seed{args.seed}"
     return name
 
 
@@ -77,7 +81,8 @@ def train(args: argparse.Namespace) -> None:
     held_out = ImageBatches(valid.images, np.arange(len(valid)), 256, valid.batch, shuffle=False,
                             equal_shards=False)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, val_fraction=0.0, seed=args.seed,
-                      lr_schedule=args.schedule, warmup_steps=args.warmup, ema=args.ema)
+                      lr_schedule=args.schedule, warmup_steps=args.warmup, ema=args.ema,
+                      grad_clip=args.grad_clip)
     name = run_name(args)
     args.results.mkdir(parents=True, exist_ok=True)
     meta = {"name": name, "preset": args.preset, "train": asdict(cfg),
@@ -99,6 +104,8 @@ def label(train: dict[str, Any]) -> str:
         text += f", warm-up {train['warmup_steps']}"
     if train["ema"]:
         text += f", EMA {train['ema']:g}"
+    if train.get("grad_clip"):
+        text += f", clip {train['grad_clip']:g}"
     return text
 
 
@@ -147,6 +154,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=0, help="--warmup-steps")
     parser.add_argument("--ema", type=float, default=None)
+    parser.add_argument("--grad-clip", type=float, default=None, help="--grad-clip (global norm)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
