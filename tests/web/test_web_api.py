@@ -306,3 +306,23 @@ def test_the_auto_score_of_a_run_whose_training_data_is_gone(tiny_run: Path, tmp
     assert explorer.detector is not None and explorer.detector.choice_.n_held_out == 6
     assert explorer.anomaly(explorer.run.inputs(explorer.data, [0]))["kind"].startswith("auto: ")
     assert sorted(p.name for p in run.iterdir()) == files  # nothing written
+
+
+def test_info_says_a_vq_vae_is_edited_before_quantisation(tmp_path: Path, client: Any) -> None:
+    """The sliders of a VQ-VAE move the code before quantisation: the page says so; a plain
+    autoencoder's page has no such note."""
+    from fastapi.testclient import TestClient
+
+    from latentlab.data.batches import BatchSpec
+    from latentlab.models.presets import kind_config
+    from latentlab.train.api import train_run
+    from latentlab.train.trainer import TrainConfig
+    from latentlab.web.app import create_app
+
+    config = kind_config("vq-vae", backbone="fcn", hidden=(16,), latent_dim=4, code_dim=2, codebook_size=8)
+    out = tmp_path / "vq"
+    train_run(config, "faces:64", BatchSpec(), TrainConfig(epochs=1, batch_size=32), out, progress=False)
+    with TestClient(create_app(out)) as vq:
+        note = vq.get("/api/info").json()["note"]
+    assert "before quantisation" in note and "codebook" in note
+    assert client.get("/api/info").json()["note"] == ""

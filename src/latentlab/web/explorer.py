@@ -241,6 +241,7 @@ class Explorer:
 
     def info(self) -> dict[str, Any]:
         from latentlab.latent.active import active_count
+        from latentlab.latent.tools import QUANTISED_NOTE
 
         model = self.model
         c, h, w = model.in_shape
@@ -254,6 +255,7 @@ class Explorer:
             "lo": self.lo.tolist(), "hi": self.hi.tolist(), "bound_lo": low.tolist(),
             "bound_hi": high.tolist(),
             "active_units": active_count(self.z_data),  # Cov_x(E[z|x]) > 0.01 over the reference images
+            "note": QUANTISED_NOTE if getattr(model, "quantised_latent", False) else "",  # what the sliders move
             "ranking": [_jsonable({"element": int(s.element), "effect": s.effect, "spread": s.spread, "kl": s.kl})
                         for s in self.ranking],
         }

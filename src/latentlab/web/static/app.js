@@ -71,6 +71,8 @@ async function init() {
   state.info = info;
   $("model-info").textContent =
     `${info.run} · ${info.model} · data ${info.data} (${info.n_images} images)`;
+  $("model-note").textContent = info.note || "";  // e.g. a VQ-VAE: the sliders move the code before quantisation
+  $("model-note").hidden = !info.note;
   $("n-images").textContent = `of ${info.n_images}`;
   for (const id of ["index", "interp-index"]) $(id).max = info.n_images - 1;
   $("add-element").max = info.latent_dim - 1;
