@@ -169,9 +169,11 @@ class ExplorerWidget:
             self.header,
             widgets.HBox([self.index_box, self.reset_button, self.sample_button]),
             widgets.HBox([original, recon, edited, diff]),
-            widgets.HBox([widgets.VBox([self.slider_box, *adding]),
+            widgets.HBox([widgets.VBox([self.slider_box, *adding], layout=widgets.Layout(flex="0 0 auto")),
                           widgets.VBox([widgets.HBox([self.edit_text, self.apply_button]), self.expression_html,
-                                        self.description_html, self.anomaly_html])]),
+                                        self.description_html, self.anomaly_html],
+                                       layout=widgets.Layout(flex="1 1 320px", min_width="320px"))],
+                         layout=widgets.Layout(flex_flow="row wrap")),  # side by side, never overlapping
             self.status,
         ])
 
@@ -282,9 +284,10 @@ class ExplorerWidget:
         self.description_html.value = _description_html(self.description)
         expression = self.expression
         self.expression_html.value = "" if not expression else (
-            f"<code>{html.escape(expression)}</code>" + (
+            f"<div style='overflow-wrap:anywhere'><code>{html.escape(expression)}</code>" + (
                 "" if self.index is None else
-                f"<br><small>latentlab edit RUN --index {self.index} --edit '{html.escape(expression)}'</small>"))
+                f"<br><small>latentlab edit RUN --index {self.index} --edit '{html.escape(expression)}'</small>")
+            + "</div>")
 
     def _show_anomaly(self) -> None:
         a = self.anomaly
@@ -309,10 +312,13 @@ class ExplorerWidget:
     def _sync_sliders(self) -> None:
         for element, slider in self.sliders.items():
             low, high = self._span(element)
-            slider.min, slider.max = min(low, slider.max), max(high, slider.min)  # never min > max on the way
-            slider.min, slider.max = low, high
-            slider.step = (high - low) / 1000 or 1e-3
-            slider.value = float(self.z[0, element])
+            now = float(self.z[0, element])
+            with slider.hold_sync():  # one message: the browser never sees a value outside the range and clamps it
+                slider.min, slider.max = min(low, slider.max), max(high, slider.min)  # never min > max on the way
+                slider.min, slider.max = low, high
+                slider.step = (high - low) / 1000 or 1e-3
+                if abs(slider.value - now) > 1e-6 * max(1.0, abs(now)):  # not for float32 rounding of a dragged value
+                    slider.value = now
 
     def _sync(self, action: Any) -> None:
         """Run ``action`` without the widgets' own callbacks firing."""
@@ -332,8 +338,11 @@ class ExplorerWidget:
             self._show_status(str(exc), error=True)
 
     def _on_slider(self, element: int, change: dict[str, Any]) -> None:
-        if not self._syncing:
-            self._guard(lambda: self.set_element(element, change["new"]))
+        """A slider moved. The browser's slider (noUiSlider) snaps a value set here onto its step grid
+        and sends the snapped value back: a change of at most half a step is that echo, not an edit."""
+        if self._syncing or abs(change["new"] - float(self.z[0, element])) <= self.sliders[element].step / 2:
+            return
+        self._guard(lambda: self.set_element(element, change["new"]))
 
     def _on_index(self, change: dict[str, Any]) -> None:
         if not self._syncing:
