@@ -37,6 +37,11 @@ def disentanglement(
     result = score(run, data, seed=seed, batch_size=batch_size, num_train=num_train, num_eval=num_eval,
                    num_variance_estimate=num_train, estimator=estimator, progress=not quiet)
     console.print(scores_table(result), highlight=False)
+    if "images_encoded" in result["details"]:
+        first = result["seconds"].get("encoding")
+        how = f" (every factor combination, first: {first:.0f} s)" if first is not None else ""
+        console.print(f"{result['details']['images_encoded']:,} images encoded{how}; "
+                      f"{result['total_seconds']:.0f} s in all", highlight=False)
     write_json(path, result)
     console.print(f"written to {path}")
 

@@ -106,19 +106,46 @@ def to_levels(values: np.ndarray) -> np.ndarray:
     return np.digitize(values, edges).astype(np.int64)
 
 
-def encoder_of(run: Any, batch: int = 2048) -> Represent:
+def encoder_of(run: Any, batch: int | None = None) -> Represent:
     """uint8 images (N, H, W, C) -> the run's codes (N, D) (the posterior mean for a VAE), float64.
 
-    Images become model input by the run's input rule (:meth:`latentlab.runs.Run.inputs`).
+    Images become model input by the run's input rule (:meth:`latentlab.runs.Run.inputs`), in
+    batches of ``batch`` (default 128 on the CPU, 2,048 on an accelerator). On the CPU, the
+    batches go to as many threads as torch's thread count, each
+    encoding whole batches with one torch thread: a small encoder gains more from that than from
+    splitting every operation over threads, most of all on a loaded machine, and small batches
+    stay in the cache (a conv encoder of shapes: 7,500 images per CPU-second in batches of 128,
+    5,800 of 512, 3,800 of 1,024). Each image's code is the same either way.
     """
     import torch
 
-    def represent(images: np.ndarray) -> np.ndarray:
-        out = []
+    def encode(images: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            for start in range(0, len(images), batch):
-                x = run.inputs(images[start:start + batch])
-                out.append(run.model.embed(x.to(run.model.dtype)).float().cpu().numpy())
-        return np.concatenate(out).astype(np.float64)
+            x = run.inputs(images)
+            return np.asarray(run.model.embed(x.to(run.model.dtype)).float().cpu().numpy())
+
+    cpu = torch.device(run.model.device).type == "cpu"
+    size = batch or (128 if cpu else 2048)
+
+    def represent(images: np.ndarray) -> np.ndarray:
+        chunks = [images[start:start + size] for start in range(0, len(images), size)]
+        workers = min(torch.get_num_threads(), len(chunks))
+        if workers < 2 or not cpu:
+            return np.concatenate([encode(c) for c in chunks]).astype(np.float64)
+        return np.concatenate(_threaded(encode, chunks, workers)).astype(np.float64)
 
     return represent
+
+
+def _threaded(encode: Callable[[np.ndarray], np.ndarray], chunks: list[np.ndarray], workers: int) -> list[np.ndarray]:
+    """``encode`` of each chunk, in order, on ``workers`` threads of one torch thread each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            return list(pool.map(encode, chunks))
+    finally:
+        torch.set_num_threads(threads)  # torch lets a thread's setting become the default of new threads
