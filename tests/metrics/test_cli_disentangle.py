@@ -134,3 +134,11 @@ def test_an_npz_can_name_factor_columns(tiny_run: Path, tmp_path: Path) -> None:
     np.savez(tmp_path / "bad.npz", x=faces.images, factors=np.zeros((160, 2)), factor_names=np.array(["a"]))
     with pytest.raises(LatentlabError, match="factor_names"):
         load_source(f"npz:{tmp_path / 'bad.npz'}")
+
+
+def test_sweep_figure_title_keeps_only_the_last_part_of_a_path() -> None:
+    from latentlab.viz.sweep import _short
+
+    assert _short("conv on celeba:/a/b/faces.tar#train") == "conv on celeba:faces.tar#train"
+    assert _short("fcn on npy:/data/x.npy") == "fcn on npy:x.npy"
+    assert _short("ae on mnist") == "ae on mnist" and _short("ae on faces:256") == "ae on faces:256"

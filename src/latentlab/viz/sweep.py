@@ -26,7 +26,7 @@ def sweep_figure(result: SweepResult, path: str | Path, title: str = "") -> Path
     ax.set_yscale("log")
     ax.set_xlabel("latent size")
     ax.set_ylabel("held-out MSE per value")
-    ax.set_title(title or "reconstruction error")
+    fig.suptitle(_short(title) if title else "reconstruction error against latent size", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax = fig.add_subplot(1, 2, 2)
@@ -39,3 +39,16 @@ def sweep_figure(result: SweepResult, path: str | Path, title: str = "") -> Path
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, path, dpi=80)
+
+
+def _short(title: str) -> str:
+    """File paths in a title cut to their last part (``celeba:/long/path/x.tar#train`` ->
+    ``celeba:x.tar#train``), so the title fits above the figure."""
+    words = []
+    for word in title.split(" "):
+        kind, sep, rest = word.partition(":")
+        if sep and "/" in rest:
+            path, hash_, fragment = rest.partition("#")
+            word = f"{kind}:{Path(path).name}{hash_}{fragment}"
+        words.append(word)
+    return " ".join(words)
