@@ -24,9 +24,6 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
 NOTEBOOK = "explore.ipynb"
 
 
@@ -88,19 +85,6 @@ def _server_url(runtime: Path, server: subprocess.Popen[bytes], timeout: float =
             return f"http://127.0.0.1:{json.loads(info.read_text())['port']}/"
         time.sleep(0.1)
     raise AssertionError(f"unreadable {info}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _wait(page: Any, expression: str, what: str, timeout: float = 40.0) -> None:

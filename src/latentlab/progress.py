@@ -72,19 +72,7 @@ class TerminalBar:
             self.close()
 
     def _open(self, total: int) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        columns = (TextColumn(f"[bold]{self.what}"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
-                   TimeElapsedColumn(), TimeRemainingColumn())
-        self._bar = Progress(*columns, console=Console(stderr=True), transient=True)
+        self._bar = image_progress(self.what)
         self._bar.start()
         self._task = self._bar.add_task(self.what, total=total)
 
@@ -93,6 +81,24 @@ class TerminalBar:
             if self._bar is not None:
                 self._bar.stop()
                 self._bar = self._task = None
+
+
+def image_progress(what: str) -> Any:
+    """A rich ``Progress`` over images on stderr, gone when done: ``what``, the bar, done/total,
+    time spent and time left (rich is imported here, not when this module is)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=Console(stderr=True), transient=True)
 
 
 @contextlib.contextmanager

@@ -12,18 +12,8 @@ def progress_bar(total: int, what: str, enabled: bool = True) -> Iterator[Callab
     if not enabled:
         yield lambda n: None
         return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from latentlab.progress import image_progress
 
-    columns = (TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with image_progress(what) as bar:
         task = bar.add_task(what, total=total)
         yield lambda n: bar.update(task, advance=n)
