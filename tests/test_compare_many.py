@@ -165,6 +165,7 @@ def check_page(out: Path, names: list[str]) -> None:
     assert all(v["holds"] in (True, False, None) and v["evidence"] for v in data["verdicts"])
 
 
+@pytest.mark.slow  # one of the longest: runs with the slow set, keeping the fast set under 5 minutes
 def test_compare_trains_reuses_and_resumes(tmp_path: Path) -> None:
     out, runner = tmp_path / "cmp", CliRunner()
     args = ["compare", "--models", "ae,vae", "--data", "faces:240", "--epochs", "1", "--backbone", "fcn",

@@ -72,6 +72,7 @@ def test_report_of_a_vae_ranks_with_kl(tiny_vae_run: Path, tmp_path: Path) -> No
     assert_offline(text)
 
 
+@pytest.mark.slow  # one of the longest: runs with the slow set, keeping the fast set under 5 minutes
 def test_feature_map_latent_is_traversed_without_ranking(tmp_path: Path) -> None:
     """A conv AE whose (4, 16, 16) feature map is the latent: 1,024 elements, too many to rank;
     a bare model folder (no metrics, no data spec) needs --data."""

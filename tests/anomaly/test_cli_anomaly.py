@@ -117,6 +117,7 @@ def test_evaluate_bad_inputs(tiny_run, npy_files, tmp_path):
     assert not (tmp_path / "figs" / "histogram.png").exists()
 
 
+@pytest.mark.slow  # one of the longest: runs with the slow set, keeping the fast set under 5 minutes
 def test_oneclass_on_a_tiny_idx_folder(digits_idx, tmp_path):
     config = {"model": {"kind": "fcn", "hidden": [64], "latent_dim": 8},
               "train": {"epochs": 10, "batch_size": 32, "lr": 0.003, "val_fraction": 0.0, "seed": 0},
