@@ -16,7 +16,8 @@ statistics, summed); the same with a plain covariance and a small ridge; the lay
 standardised maximum; two-sided reconstruction errors (|standardised log error|: the typicality
 test of Nalisnick et al., 2019, since an image reconstructed *better* than normal faces is as
 atypical as a worse one); PaDiM (Defard et al., ICPR 2020): one Gaussian per position of each
-encoder map, pooled to at most 8x8; and their standardised maxima with ``ssim``. Last, which
+encoder map, pooled to at most 8x8; deep nearest neighbours (Bergman et al., 2020) in the pooled
+statistics; and their standardised maxima with ``ssim``. Last, which
 candidate ``auto``'s ranking would choose if the development kinds were added to its families.
 
     python benchmarks/faces_anomaly.py --out /tmp/faces-suite          # trains the recipe run
@@ -218,6 +219,21 @@ def padim(enc: Encoded, layer: int) -> Score:
     return cached(score)
 
 
+def knn_layer(enc: Encoded, layer: int, k: int = 5) -> Score:
+    """Deep nearest neighbours (Bergman et al. 2020): the mean distance to the k nearest training
+    images in the layer's pooled statistics, each dimension scaled to unit variance."""
+    from sklearn.neighbors import NearestNeighbors
+
+    fit = enc.pooled["fit"][layer]
+    mean, spread = fit.mean(0), fit.std(0) + 1e-6
+    index = NearestNeighbors(n_neighbors=k).fit((fit - mean) / spread)
+
+    def score(s: str) -> np.ndarray:
+        found = index.kneighbors((enc.pooled[s][layer] - mean) / spread)[0]
+        return np.asarray(found.mean(1) / np.sqrt(fit.shape[1]))
+    return cached(score)
+
+
 def cached(score: Score) -> Score:
     memo: dict[str, np.ndarray] = {}
     return lambda s: memo[s] if s in memo else memo.setdefault(s, score(s))
@@ -241,9 +257,13 @@ def variants(enc: Encoded) -> dict[str, Score]:
     out["max(|mse|,features)"] = lambda s: np.maximum(np.abs(mse(s)), feats(s))
     for j in layers:
         out[f"padim layer {j}"] = padim(enc, j)
+    knn = [knn_layer(enc, j) for j in layers]
+    out["kNN, layers summed"] = cached(lambda s: sum(f(s) for f in knn))
     out["max(mse,features)"] = lambda s: np.maximum(mse(s), feats(s))
     out["max(ssim,features)"] = lambda s: np.maximum(ssim(s), feats(s))
     pad = [standardised(out[f"padim layer {j}"]) for j in layers]
+    near = standardised(out["kNN, layers summed"])
+    out["max(ssim,kNN)"] = lambda s: np.maximum(ssim(s), near(s))
     for j in layers:
         out[f"max(ssim,padim layer {j})"] = lambda s, p=pad[j]: np.maximum(ssim(s), p(s))
         out[f"max(ssim,features,padim layer {j})"] = lambda s, p=pad[j]: np.max([ssim(s), feats(s), p(s)], 0)
