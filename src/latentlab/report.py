@@ -87,7 +87,7 @@ def _architecture(run: Run) -> str:
 
     diagram = html.figure_png(diagram_figure(run.model), dpi=90)
     return (html.img(diagram, "architecture diagram")
-            + f"<pre>{html.esc(str(summary_table(run.model)))}</pre>")
+            + f"<pre>{html.esc(summary_table(run.model))}</pre>")
 
 
 def _training(history: list[dict[str, float]], tmp: Path) -> str:

@@ -45,7 +45,7 @@ def run_demo(out: Path, n_images: int = 2400, epochs: int = 12, progress: bool =
 
     model = train_run(model_config, data, batch, train, out, overwrite=overwrite, progress=progress,
                       callbacks=[LossPlot(out / LOSS_PLOT)])
-    write_text(out / "architecture.txt", str(summary_table(model)) + "\n")
+    write_text(out / "architecture.txt", summary_table(model) + "\n")
     run = open_run(out)
     rows = [0, 1, 2, 3]
     result = edit_images(run.model, run.inputs(data, rows), parse_edits(COURSE_EDITS))

@@ -44,7 +44,7 @@ def summary(
     else:
         from latentlab.viz.architecture import summary_table
 
-        console.print(str(summary_table(m, depth=depth)), markup=False, highlight=False)
+        console.print(summary_table(m, depth=depth), markup=False, highlight=False, soft_wrap=True)
     console.print(f"{m.describe()}", highlight=False)
     if run is not None:
         from latentlab.latent.active import run_active_line

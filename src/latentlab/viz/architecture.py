@@ -10,6 +10,7 @@ codebook is drawn between the (pre-quantisation) latent and the decoder, as the 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ class _Traced(nn.Module):
         return self.model.decode(z), z
 
 
-def summary_table(model: Autoencoder, batch_size: int = 1, depth: int = 5) -> Any:
+def summary_table(model: Autoencoder, batch_size: int = 1, depth: int = 5) -> str:
     """torchinfo's table of layers with output shapes and parameter counts, and the totals.
 
     The model runs once on zeros of its input shape; BatchNorm needs more than one sample in
@@ -45,11 +46,21 @@ def summary_table(model: Autoencoder, batch_size: int = 1, depth: int = 5) -> An
     was_training = model.training
     model.eval()
     try:
-        return summary(_Traced(model), input_size=(batch_size, *model.in_shape), depth=depth, verbose=0,
-                       col_names=("output_size", "num_params"), row_settings=("var_names",),
-                       device=torch.device("cpu"))
+        table = summary(_Traced(model), input_size=(batch_size, *model.in_shape), depth=depth, verbose=0,
+                        col_names=("output_size", "num_params"), row_settings=("var_names",),
+                        device=torch.device("cpu"))
     finally:
         model.train(was_training)
+    return _unit_names(str(table))
+
+
+def _unit_names(text: str) -> str:
+    """torchinfo 1.8 writes its unit enum as ``(Units.MEGABYTES)`` on Python 3.11+ (``format`` of a
+    str-mixin Enum changed there); write the unit it means, ``(M)``."""
+    from torchinfo.enums import Units
+
+    return re.sub(r"Units\.([A-Z]+)", lambda m: Units[m.group(1)].value if m.group(1) in Units.__members__
+                  else m.group(0), text)
 
 
 # ---------------------------------------------------------------- tracing the layers
