@@ -30,6 +30,7 @@ from typer.testing import CliRunner
 from latentlab.cli.app import app
 from latentlab.data.batches import BatchSpec
 from latentlab.data.rule import PreparedSet, load_prepared
+from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder
 from latentlab.runs import Run
 from latentlab.train.api import prepare_data
@@ -320,3 +321,22 @@ def test_celeba_centre_crop_runs_every_step(seen, tmp_path) -> None:  # type: ig
     assert check_rows(seen, torch.cat([ref, train_ref]), "celeba: score") >= 1200  # 600 fitted, 600 scored
     invoke("train", "--out", run, "--resume", "--epochs", "2", "--quiet")
     assert (run / "COMPLETE").read_text().startswith("epochs 2")
+
+
+def test_an_array_already_at_the_models_size_skips_the_rules_crop(tmp_path: Path) -> None:
+    """A course-style 64x64 .npy scored by a run trained on JPEGs with --center-crop 140 --resize 64:
+    the crop cannot apply, the images are already the model's size, so they are used as they are."""
+    rng = np.random.default_rng(0)
+    rule = BatchSpec(center_crop=140, resize=(64, 64))
+    np.save(tmp_path / "ready.npy", rng.integers(0, 256, (5, 64, 64, 3), dtype=np.uint8))
+    with pytest.warns(UserWarning, match="already the model's size"):
+        ready = load_prepared(f"npy:{tmp_path / 'ready.npy'}", rule)
+    assert ready.input_shape == (3, 64, 64) and ready.batch == BatchSpec()
+    expected = torch.from_numpy(np.load(tmp_path / "ready.npy")).permute(0, 3, 1, 2).float() / 127.5 - 1
+    torch.testing.assert_close(ready.inputs([0, 4]), expected[[0, 4]])
+    np.save(tmp_path / "other.npy", rng.integers(0, 256, (2, 100, 100, 3), dtype=np.uint8))
+    with pytest.raises(LatentlabError, match="center_crop 140: larger than the 100x100"):
+        load_prepared(f"npy:{tmp_path / 'other.npy'}", rule)  # not the model's size: still an error
+    banded = BatchSpec(crop=(10, 0, 28, 64), resize=(64, 64))  # fits a 64x64 image: it is applied
+    cut = load_prepared(f"npy:{tmp_path / 'ready.npy'}", banded)
+    assert cut.batch == banded

@@ -62,6 +62,21 @@ def _click_error(name: str) -> type[BaseException]:
     return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
 
 
+def _one_line_warnings() -> None:
+    """latentlab's own warnings as ``warning: MESSAGE`` on one line; other packages' as Python writes them."""
+    import warnings
+
+    python_format = warnings.formatwarning
+
+    def format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                       line: str | None = None) -> str:
+        if "latentlab" in filename.replace("\\", "/").split("/"):
+            return f"warning: {message}\n"
+        return python_format(message, category, filename, lineno, line)
+
+    warnings.formatwarning = format_warning
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console entry point: usage errors become one line too (exit 2), never a traceback."""
     import sys
@@ -70,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     from latentlab.cli.common import err_console
 
     keep_freed_memory()
+    if argv is None:  # the `latentlab` process (the tests call main(argv) inside theirs)
+        _one_line_warnings()
     usage_error = _click_error("UsageError")
     try:
         code = app(args=argv, standalone_mode=False)

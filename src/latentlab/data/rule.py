@@ -89,8 +89,36 @@ def load_prepared(spec: str, rule: BatchSpec, *, cache_dir: Path | None = None) 
     data = load_source(spec, geometry=geometry, cache_dir=cache_dir)
     prepared = PreparedSet(images=data.images, labels=data.labels, label_names=data.label_names,
                            factors=data.factors, spec=data.spec, batch=batch)
-    prepared.input_shape  # noqa: B018 (raises when an array source's crop does not fit its images)
+    try:
+        prepared.input_shape  # noqa: B018 (raises when an array source's crop does not fit its images)
+    except LatentlabError as exc:
+        plain = already_prepared(prepared.image_shape, batch)
+        if plain is None:
+            raise
+        import warnings
+
+        _, h, w = prepared.image_shape
+        warnings.warn(f"{spec}: {exc}; its {h}x{w} images are already the model's size, so they are used "
+                      "as they are (the rule's crop and resize skipped)", stacklevel=2)
+        prepared = dataclasses.replace(prepared, batch=plain)
     return prepared
+
+
+def already_prepared(image_shape: tuple[int, int, int], batch: BatchSpec) -> BatchSpec | None:
+    """``batch`` without its geometry when images of ``image_shape`` (C, H, W) are already the
+    size that geometry makes (a course-style 64x64 array scored by a run trained on JPEGs with
+    ``--center-crop 140 --resize 64``); None when the rule has no geometry or they are not."""
+    if batch.resize is not None:
+        size: tuple[int, ...] = tuple(batch.resize)
+    elif batch.center_crop is not None:
+        size = (batch.center_crop, batch.center_crop)
+    elif batch.crop is not None:
+        size = tuple(batch.crop[2:])
+    else:
+        return None
+    if tuple(image_shape[1:]) != size:
+        return None
+    return dataclasses.replace(batch, crop=None, center_crop=None, resize=None)
 
 
 def refuse_undecoded(images: ImageSet, rule: BatchSpec) -> None:
