@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
 def progress_bar(total: int, what: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(n)``; draws a bar with images/s and time left when ``enabled``."""
-    if not enabled:
+    """Yield ``advance(n)``; draws a bar with images/s and time left when ``enabled`` and stderr
+    is a terminal (piped, rich would leave an empty line behind for each bar and draw nothing)."""
+    if not enabled or not sys.stderr.isatty():
         yield lambda n: None
         return
     from latentlab.progress import image_progress
