@@ -90,7 +90,7 @@ class Run:
         spec = spec or self.data_spec
         if not spec:
             raise LatentlabError(f"{self.path or 'model'}: records no data spec; pass --data")
-        data = load_prepared(spec, self.rule)
+        data = load_prepared(spec, self.rule, ready_ok=True)
         if data.input_shape != self.model.in_shape:
             raise LatentlabError(f"--data {spec}: images give model input {data.input_shape}; "
                                  f"the model expects {self.model.in_shape}")

@@ -329,14 +329,16 @@ def test_an_array_already_at_the_models_size_skips_the_rules_crop(tmp_path: Path
     rng = np.random.default_rng(0)
     rule = BatchSpec(center_crop=140, resize=(64, 64))
     np.save(tmp_path / "ready.npy", rng.integers(0, 256, (5, 64, 64, 3), dtype=np.uint8))
+    with pytest.raises(LatentlabError, match="center_crop 140: larger than the 64x64"):
+        load_prepared(f"npy:{tmp_path / 'ready.npy'}", rule)  # training: a crop that does not fit is an error
     with pytest.warns(UserWarning, match="already the model's size"):
-        ready = load_prepared(f"npy:{tmp_path / 'ready.npy'}", rule)
+        ready = load_prepared(f"npy:{tmp_path / 'ready.npy'}", rule, ready_ok=True)  # a run reading other data
     assert ready.input_shape == (3, 64, 64) and ready.batch == BatchSpec()
     expected = torch.from_numpy(np.load(tmp_path / "ready.npy")).permute(0, 3, 1, 2).float() / 127.5 - 1
     torch.testing.assert_close(ready.inputs([0, 4]), expected[[0, 4]])
     np.save(tmp_path / "other.npy", rng.integers(0, 256, (2, 100, 100, 3), dtype=np.uint8))
     with pytest.raises(LatentlabError, match="center_crop 140: larger than the 100x100"):
-        load_prepared(f"npy:{tmp_path / 'other.npy'}", rule)  # not the model's size: still an error
+        load_prepared(f"npy:{tmp_path / 'other.npy'}", rule, ready_ok=True)  # not the model's size: an error
     banded = BatchSpec(crop=(10, 0, 28, 64), resize=(64, 64))  # fits a 64x64 image: it is applied
-    cut = load_prepared(f"npy:{tmp_path / 'ready.npy'}", banded)
+    cut = load_prepared(f"npy:{tmp_path / 'ready.npy'}", banded, ready_ok=True)
     assert cut.batch == banded

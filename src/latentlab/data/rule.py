@@ -81,8 +81,13 @@ def split_rule(rule: BatchSpec, kind: str) -> tuple[Geometry | None, BatchSpec]:
     return None, clean
 
 
-def load_prepared(spec: str, rule: BatchSpec, *, cache_dir: Path | None = None) -> PreparedSet:
-    """The images a data spec names, loaded for ``rule``: the set stage of the input rule."""
+def load_prepared(spec: str, rule: BatchSpec, *, cache_dir: Path | None = None,
+                  ready_ok: bool = False) -> PreparedSet:
+    """The images a data spec names, loaded for ``rule``: the set stage of the input rule.
+
+    ``ready_ok`` (a trained run reading other data): an array source whose images the rule's crop
+    does not fit, but which already have the size the rule makes, is used as it is, with a warning
+    (:func:`already_prepared`). Training leaves it off: a crop that does not fit is an error there."""
     from latentlab.data.sources import load_source, parse_spec
 
     geometry, batch = split_rule(with_source_defaults(rule, spec), parse_spec(spec).kind)
@@ -92,7 +97,7 @@ def load_prepared(spec: str, rule: BatchSpec, *, cache_dir: Path | None = None) 
     try:
         prepared.input_shape  # noqa: B018 (raises when an array source's crop does not fit its images)
     except LatentlabError as exc:
-        plain = already_prepared(prepared.image_shape, batch)
+        plain = already_prepared(prepared.image_shape, batch) if ready_ok else None
         if plain is None:
             raise
         import warnings
