@@ -55,8 +55,11 @@ class Run:
     def open(cls, path: str | os.PathLike[str]) -> Run:
         """Open a run folder (or a bare model folder of config.json + model.safetensors)."""
         path = Path(path)
+        from latentlab.anomaly.transforms import attach, load_transforms
+
         model = load_model(path)
         config = read_config(path)
+        attach(model, load_transforms(path))  # the run's transform classifier, for the anomaly scores
         return cls(path=path, model=model, rule=rule_from_config(config, str(path / CONFIG)), config=config)
 
     @property

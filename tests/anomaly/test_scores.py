@@ -138,7 +138,8 @@ def test_mahalanobis_density_ranks_far_points_higher():
 
 
 def test_every_kind_is_listed():
-    assert set(SCORE_KINDS) == {"mse", "course", "ssim", "elbo", "mahalanobis", "gmm", "features", "combined"}
+    assert set(SCORE_KINDS) == {"mse", "course", "ssim", "elbo", "mahalanobis", "gmm", "features", "transforms",
+                                "transform-features", "combined"}
 
 
 def _ssim_cases() -> dict[str, tuple[torch.Tensor, torch.Tensor, float]]:

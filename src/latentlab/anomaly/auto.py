@@ -13,7 +13,8 @@ well it separates *held-out normal images* from *pseudo-anomalies made from them
    held-out normals standardise the combinations (training images would be biased: the model
    was fitted to them), as the detector standardises them on the same rows.
 3. **Candidates**: every single score (``mse``, ``ssim``, ``elbo`` for a VAE, ``mahalanobis``,
-   ``gmm``, ``features``) and, for every two or three of them with at most one latent density,
+   ``gmm``, ``features``, and ``transforms`` and ``transform-features`` for a run with a transform
+   classifier, :mod:`latentlab.anomaly.transforms`) and, for every two or three of them with at most one latent density,
    their standardised sum and their standardised maximum (``combined`` with those ``parts`` and
    ``combine``). ``course`` is left out: it ranks images exactly as ``mse`` does (both are
    monotone in the summed squared error of a fixed-size image).
@@ -46,6 +47,7 @@ from latentlab.anomaly.features import fit_features, has_features
 from latentlab.anomaly.pseudo import PSEUDO_KINDS, make_pseudo
 from latentlab.anomaly.scores import COMBINE_MODES, FITTED_KINDS, LATENT_KINDS, Collected, collect
 from latentlab.anomaly.scores import standardisation as scores_standardisation
+from latentlab.anomaly.transforms import TRANSFORM_KINDS, WEIGHTS_FILE, attached, collect_outputs
 from latentlab.data.batches import BatchSpec
 from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder
@@ -63,7 +65,9 @@ MAX_PARTS = 3
 _EPS = 1e-12
 NAMES = {"mse": "the mean squared error", "ssim": "the SSIM error", "elbo": "the negative ELBO",
          "mahalanobis": "the latent Mahalanobis distance", "gmm": "the latent Gaussian-mixture NLL",
-         "features": "the encoder-feature distance"}
+         "features": "the encoder-feature distance",
+         "transforms": "the rotation classifier's surprise",
+         "transform-features": "the rotation classifier's feature distance"}
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,7 @@ def candidate_specs(model: Autoencoder) -> list[tuple[tuple[str, ...], str]]:
     kinds = ["mse", "ssim"] + (["elbo"] if model.is_variational else [])
     kinds += ["mahalanobis"] + (["gmm"] if int(model.latent_dim) <= MAX_GMM_DIM else [])
     kinds += ["features"] if has_features(model) else []
+    kinds += list(TRANSFORM_KINDS) if attached(model) is not None else []
     out: list[tuple[tuple[str, ...], str]] = [((k,), "sum") for k in kinds]
     for size in range(2, MAX_PARTS + 1):
         for combo in itertools.combinations(kinds, size):
@@ -208,11 +213,18 @@ def explain(choice: Candidate, candidates: Sequence[Candidate], n_held_out: int,
 # ---------------------------------------------------------------- scoring the sets
 
 
-def _values(found: Collected, densities: dict[str, Any]) -> dict[str, np.ndarray]:
+def _values(found: Collected, densities: dict[str, Any], transform_layers: list[torch.Tensor]) -> dict[str, np.ndarray]:
     values = {k: v.numpy() for k, v in found.scores.items()}
     for k, density in densities.items():
-        values[k] = (density.score(found.features) if k == "features" else density.score(found.z)).float().numpy()
+        given = found.features if k == "features" else transform_layers if k == "transform-features" else found.z
+        values[k] = density.score(given).float().numpy()
     return values
+
+
+def _transform_layers(model: Autoencoder, images: Any, batch: BatchSpec, batch_size: int) -> list[torch.Tensor]:
+    net = attached(model)
+    assert net is not None
+    return collect_outputs(net, images, batch, batch_size=batch_size, device=model.device)[1]
 
 
 def measure(model: Autoencoder, batch: BatchSpec, fit_images: Any, held_images: Any, *, components: int = 8,
@@ -227,19 +239,22 @@ def measure(model: Autoencoder, batch: BatchSpec, fit_images: Any, held_images: 
     specs = candidate_specs(model)
     kinds = sorted({k for parts, _ in specs for k in parts}, key=list(NAMES).index)
     pixel = [k for k in kinds if k not in FITTED_KINDS]
-    feats = "features" in kinds
+    feats, transform_feats = "features" in kinds, "transform-features" in kinds
     fit = collect(model, fit_images, batch, [], features=feats, batch_size=batch_size, progress=progress,
                   what="auto: fitting")
     densities: dict[str, Any] = {k: fit_density(fit.z, k, n_components=components, seed=seed)
                                  for k in kinds if k in LATENT_KINDS}
     if feats:
         densities["features"] = fit_features(fit.features)
+    if transform_feats:
+        densities["transform-features"] = fit_features(_transform_layers(model, fit_images, batch, batch_size))
     x_held = torch.cat([model_inputs(batch, held_images, np.arange(i, min(i + batch_size, len(held_images))))
                         for i in range(0, len(held_images), batch_size)]).float().cpu()  # (M, C, H, W)
     sets = {"held-out": x_held}
     sets.update({f: make_pseudo(x_held, f, batch.value_range, seed=seed + i) for i, f in enumerate(PSEUDO_KINDS)})
     scored = {name: _values(collect(model, x.to(model.device), batch, pixel, features=feats, batch_size=batch_size,
-                                    progress=progress, what=f"auto: {name}"), densities)
+                                    progress=progress, what=f"auto: {name}"), densities,
+                            _transform_layers(model, x, batch, batch_size) if transform_feats else [])
               for name, x in sets.items()}
     held = scored.pop("held-out")
     return specs, held, scored
@@ -278,15 +293,18 @@ def held_out_rows(run: Run, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 
 
 def weights_hash(run: Run) -> str:
-    """sha256 of the run's weights file ("" for a model without a run folder)."""
+    """sha256 of the run's weights file, and of its transform classifier's when it has one ("" for
+    a model without a run folder): a choice is made again when either changes."""
     from latentlab.models.registry import WEIGHTS
 
     if run.path is None or not (run.path / WEIGHTS).is_file():
         return ""
     h = hashlib.sha256()
-    with open(run.path / WEIGHTS, "rb") as fp:
-        for block in iter(lambda: fp.read(1 << 20), b""):
-            h.update(block)
+    for name in (WEIGHTS, WEIGHTS_FILE):
+        if name == WEIGHTS or (run.path / name).is_file():
+            with open(run.path / name, "rb") as fp:
+                for block in iter(lambda: fp.read(1 << 20), b""):
+                    h.update(block)
     return h.hexdigest()
 
 

@@ -18,13 +18,16 @@ kind               score of one image
 ``gmm``            negative log-likelihood of z under a Gaussian mixture fitted on training latents
 ``features``       Mahalanobis distances of the encoder's pooled hidden-layer statistics, summed over
                    layers (:mod:`latentlab.anomaly.features`; Lee et al., 2018; Rippel et al., 2020)
+``transforms``     a rotation classifier's surprise at the rotations of the image, and
+``transform-``     ``-features`` the distance of its hidden-layer statistics (only for a run that has
+``features``       one: :mod:`latentlab.anomaly.transforms`; Golan & El-Yaniv, 2018; Hendrycks et al., 2019)
 ``combined``       sum of standardised log-scores of ``parts`` (default mse + mahalanobis); with
                    ``combine="max"`` their maximum
 ``auto``           the score the run chose for itself (:mod:`latentlab.anomaly.auto`); resolved by
                    the detector, never by the functions here
 =================  ==================================================================================
 
-``mahalanobis``, ``gmm``, ``features`` and ``combined`` need statistics of normal training data
+``mahalanobis``, ``gmm``, ``features``, ``transform-features`` and ``combined`` need statistics of normal training data
 (:class:`ScoreStats`, made by :func:`fit_stats`); :class:`~latentlab.anomaly.detector.ReconstructionDetector`
 fits them for you. Every function takes model-space images x (N, C, H, W) and returns (N,) float32.
 """
@@ -46,6 +49,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from latentlab.allocator import release_free_memory
 from latentlab.anomaly.density import LatentDensity, fit_density
 from latentlab.anomaly.features import FeatureDensity, capture_if, fit_features, has_features
+from latentlab.anomaly.transforms import TRANSFORM_KINDS, attached, collect_outputs, transform_outputs
 from latentlab.data.batches import BatchSpec
 from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder, DiagonalGaussian
@@ -53,8 +57,8 @@ from latentlab.models.packed import packed_linears
 
 RECONSTRUCTION_KINDS = ("mse", "course", "ssim")
 LATENT_KINDS = ("mahalanobis", "gmm")
-FITTED_KINDS = (*LATENT_KINDS, "features")  # fitted on normal training images
-SCORE_KINDS = (*RECONSTRUCTION_KINDS, "elbo", *FITTED_KINDS, "combined")
+FITTED_KINDS = (*LATENT_KINDS, "features", "transform-features")  # fitted on normal training images
+SCORE_KINDS = (*RECONSTRUCTION_KINDS, "elbo", *LATENT_KINDS, "features", *TRANSFORM_KINDS, "combined")
 DEFAULT_PARTS = ("mse", "mahalanobis")
 COMBINE_MODES = ("sum", "max")
 _EPS = 1e-12
@@ -80,6 +84,9 @@ def check_kind(model: Autoencoder, kind: str, parts: Sequence[str] = DEFAULT_PAR
     if kind == "features" and not has_features(model):
         raise LatentlabError(f"score 'features': the encoder of this {model.config.kind} model has no hidden "
                              f"layers to take features from; use another score")
+    if kind in TRANSFORM_KINDS and attached(model) is None:
+        raise LatentlabError(f"score '{kind}': this model has no transform classifier (train the run with "
+                             f"--recipe anomaly, or add one with latentlab.anomaly.transforms.train_for_run)")
     if kind == "elbo" and not model.is_variational:
         usable = [k for k in SCORE_KINDS if k != "elbo"]
         raise LatentlabError(
@@ -146,6 +153,7 @@ class ScoreStats:
 
     density: LatentDensity | None = None
     features: FeatureDensity | None = None
+    transform_features: FeatureDensity | None = None  # on the transform classifier's layers
     combine: str = "sum"
     parts: tuple[str, ...] = ()
     center: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -192,9 +200,21 @@ def latent_and_parts(model: Autoencoder, x: Tensor, parts: Sequence[str], *,
     if "features" in parts and (stats is None or stats.features is None):
         raise LatentlabError("score 'features': needs feature statistics fitted on normal training data "
                              "(fit_stats, or use ReconstructionDetector)")
+    if "transform-features" in parts and (stats is None or stats.transform_features is None):
+        raise LatentlabError("score 'transform-features': needs feature statistics fitted on normal training "
+                             "data (fit_stats, or use ReconstructionDetector)")
     with capture_if(model, "features" in parts) as feats:
         z, x_hat, posterior = _forward(model, x)
     out: dict[str, Tensor] = {}
+    if any(k in TRANSFORM_KINDS for k in parts):
+        net = attached(model)
+        if net is None:
+            raise LatentlabError("score 'transforms': this model has no transform classifier")
+        surprise, layers = transform_outputs(net, x, features="transform-features" in parts)
+        out["transforms"] = surprise
+        if "transform-features" in parts:
+            assert stats is not None and stats.transform_features is not None
+            out["transform-features"] = stats.transform_features.score(layers).to(z.device)
     for kind in parts:
         if kind == "mse":  # one fused op and one contiguous mean: 3x faster than error_map's channel mean first
             out[kind] = F.mse_loss(x_hat.float(), x.float(), reduction="none").flatten(1).mean(1)
@@ -213,9 +233,9 @@ def latent_and_parts(model: Autoencoder, x: Tensor, parts: Sequence[str], *,
         elif kind == "features":
             assert stats is not None and stats.features is not None
             out[kind] = stats.features.score(feats).to(z.device)
-        else:
+        elif kind not in TRANSFORM_KINDS:
             raise LatentlabError(f"score '{kind}': expected one of {', '.join(SCORE_KINDS[:-1])}")
-    return z, {k: v.float() for k, v in out.items()}
+    return z, {k: v.float() for k, v in out.items() if k in parts}
 
 
 def score_parts(model: Autoencoder, x: Tensor, parts: Sequence[str], **kw: Any) -> dict[str, Tensor]:
@@ -378,6 +398,12 @@ def fit_stats(model: Autoencoder, images: Any, batch: BatchSpec, kind: str, *,
     if "features" in wanted:
         stats.features = fit_features(found.features)
         values["features"] = stats.features.score(found.features)
+    if "transform-features" in wanted:
+        net = attached(model)
+        assert net is not None  # check_kind
+        _, layers = collect_outputs(net, images, batch, batch_size=batch_size, device=model.device)
+        stats.transform_features = fit_features(layers)
+        values["transform-features"] = stats.transform_features.score(layers)
     if kind != "combined":
         return stats, values[kind].numpy()
     if standardise_on is None:

@@ -14,7 +14,8 @@ from latentlab.errors import LatentlabError
 app = typer.Typer()
 
 SCORE_HELP = ("auto (the score the run chose for itself from its own training data), mse, course, ssim, "
-              "elbo (VAE), mahalanobis, gmm, features or combined")
+              "elbo (VAE), mahalanobis, gmm, features, transforms, transform-features (runs with a transform "
+              "classifier: --recipe anomaly) or combined")
 COMBINE_HELP = "how a combined score joins its standardised parts: sum or max"
 
 

@@ -1,0 +1,126 @@
+"""The rotation classifier and its two scores (``transforms``, ``transform-features``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from latentlab.anomaly.transforms import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    TransformConfig,
+    TransformNet,
+    TransformTraining,
+    attached,
+    load_transforms,
+    rotate,
+    train_for_run,
+    train_transforms,
+    transform_outputs,
+)
+from latentlab.data import BatchSpec
+from latentlab.errors import LatentlabError
+
+TINY = TransformTraining(epochs=8, batch_size=32, lr=5e-3, channels=(8, 16, 16), precision="32-true")
+
+
+def test_the_classifier_adapts_to_the_image() -> None:
+    square = TransformConfig((3, 64, 64))
+    assert square.rotations == 4 and square.layers == (32, 64, 128, 256) and square.final_shape() == (256, 4, 4)
+    small = TransformConfig((1, 8, 8), (4, 8, 16))
+    assert small.layers == (4, 8) and small.final_shape() == (8, 2, 2)  # 8 -> 4 -> 2, then too small
+    wide = TransformConfig((3, 32, 48), (4, 8))
+    assert wide.rotations == 2  # a quarter turn would change the shape: 0 and 180 degrees only
+    x = torch.randn(2, 3, 32, 48)
+    assert rotate(x, 1, 2).shape == x.shape and torch.equal(rotate(rotate(x, 1, 2), 1, 2), x)
+    assert TransformNet(wide)(x).shape == (2, 2)
+    with pytest.raises(LatentlabError, match="cannot be halved"):
+        TransformConfig((3, 3, 3))
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(LatentlabError, match="unknown transform-classifier setting.*epoch"):
+        TransformTraining.from_dict({"epoch": 3})
+    with pytest.raises(LatentlabError, match="expected positive epochs"):
+        TransformTraining(epochs=0)
+    with pytest.raises(LatentlabError, match="precision"):
+        TransformTraining(precision="16-mixed")
+    assert TransformTraining.from_dict({"channels": [4, 8]}).channels == (4, 8)
+
+
+@pytest.fixture(scope="module")
+def trained(faces_images: np.ndarray) -> TransformNet:
+    return train_transforms(faces_images, BatchSpec(), TINY)
+
+
+def test_it_learns_which_way_is_up(trained: TransformNet, faces_images: np.ndarray) -> None:
+    """After a few epochs on upright faces it is more surprised by upside-down ones."""
+    from latentlab.data.rule import model_inputs
+
+    x = model_inputs(BatchSpec(), faces_images)
+    upright, _ = transform_outputs(trained, x)
+    flipped, _ = transform_outputs(trained, x.flip(-2))
+    assert upright.shape == (len(x),) and torch.isfinite(upright).all()
+    assert flipped.mean() > 2 * upright.mean()
+    _, layers = transform_outputs(trained, x, features=True)
+    assert [a.shape[1] for a in layers] == [16, 32, 32]  # mean and std of each layer's channels
+
+
+def test_a_run_stores_loads_and_scores_with_it(tmp_path: Path, faces_images: np.ndarray) -> None:
+    from latentlab.anomaly.auto import candidate_specs, weights_hash
+    from latentlab.anomaly.detector import ReconstructionDetector
+    from latentlab.anomaly.scores import check_kind
+    from latentlab.models import ConvConfig
+    from latentlab.runs import open_run
+    from latentlab.train.api import train_run
+    from latentlab.train.trainer import TrainConfig
+
+    config = ConvConfig(in_shape=(3, 64, 64), channels=(4, 8), latent_dim=4)
+    train_run(config, "faces:60", BatchSpec(), TrainConfig(epochs=1, batch_size=16, val_fraction=0.2),
+              tmp_path / "run", progress=False)
+    run = open_run(tmp_path / "run")
+    assert attached(run.model) is None
+    with pytest.raises(LatentlabError, match="score 'transforms': this model has no transform classifier"):
+        check_kind(run.model, "transforms")
+    assert not any("transforms" in parts for parts, _ in candidate_specs(run.model))
+    before = weights_hash(run)
+
+    net = train_for_run(run, settings=TINY)
+    assert (tmp_path / "run" / WEIGHTS_FILE).is_file()
+    assert json.loads((tmp_path / "run" / CONFIG_FILE).read_text())["trained_on"] == 48  # not the 12 held out
+    reopened = open_run(tmp_path / "run")
+    found = attached(reopened.model)
+    assert found is not None and found is not net
+    x = reopened.inputs(faces_images[:8])
+    assert torch.allclose(transform_outputs(found, x)[0], transform_outputs(net, x)[0], atol=1e-5)
+    assert weights_hash(reopened) != before  # a stored auto choice is made again
+    assert {"transforms", "transform-features"} <= {k for parts, _ in candidate_specs(reopened.model) for k in parts}
+
+    for score in ("transforms", "transform-features"):
+        det = ReconstructionDetector(reopened, score=score).fit(faces_images[:40], held_out=faces_images[40:])
+        scores = det.decision_function(faces_images[:8])
+        assert scores.shape == (8,) and np.isfinite(scores).all()
+    both = ReconstructionDetector(reopened, score="combined", parts=("ssim", "transforms"), combine="max")
+    assert both.fit(faces_images[:40]).decision_function(faces_images[:4]).shape == (4,)
+
+
+def test_a_damaged_classifier_is_a_one_line_error(tmp_path: Path, trained: TransformNet) -> None:
+    from latentlab.anomaly.transforms import save_transforms
+
+    assert load_transforms(tmp_path) is None  # none stored: the run simply has none
+    save_transforms(trained, tmp_path)
+    assert load_transforms(tmp_path) is not None
+    (tmp_path / WEIGHTS_FILE).write_bytes(b"not safetensors")
+    with pytest.raises(LatentlabError, match="not a readable safetensors file"):
+        load_transforms(tmp_path)
+    data = json.loads((tmp_path / CONFIG_FILE).read_text())
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({**data, "version": 99}))
+    with pytest.raises(LatentlabError, match="version 99, expected 1"):
+        load_transforms(tmp_path)
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({"version": 1}))
+    with pytest.raises(LatentlabError, match="expected 'version', 'in_shape' and 'channels'"):
+        load_transforms(tmp_path)
