@@ -12,7 +12,7 @@ import pytest
 @pytest.mark.slow
 def test_recipe_and_auto_on_real_faces(shared_data: Path, tmp_path: Path) -> None:
     from latentlab.anomaly.evaluate import evaluate_run
-    from latentlab.anomaly.recipe import load_recipe
+    from latentlab.anomaly.recipe import finish_run, load_recipe
     from latentlab.data import BatchSpec, load_source
     from latentlab.data.batches import resize_uint8
     from latentlab.data.rule import PreparedSet
@@ -22,9 +22,11 @@ def test_recipe_and_auto_on_real_faces(shared_data: Path, tmp_path: Path) -> Non
 
     tar = shared_data / "celeba_subset" / "celeba_aligned_6000img_200id.tar"
     found = load_recipe("anomaly")
-    train = TrainConfig(**{**found.train_overrides(), "epochs": 3})  # the recipe trains 30
+    train = TrainConfig(**{**found.train_overrides(), "epochs": 3})  # the recipe trains 25
+    classifier = {**found.transforms, "epochs": 2}  # the recipe trains 6
     train_run(found.model_config((3, 64, 64), (-1.0, 1.0)), f"celeba:{tar}#train", BatchSpec(**found.rule), train,
-              tmp_path / "run", progress=False)
+              tmp_path / "run", progress=False, extra={"recipe": {"name": "anomaly", "transforms": classifier}})
+    assert finish_run(tmp_path / "run") is not None and (tmp_path / "run" / "transforms.safetensors").is_file()
 
     faces = np.asarray(open_run(tmp_path / "run").data(f"celeba:{tar}#test").images[:200])  # never trained on
     digits = np.asarray(load_source(f"idx:{shared_data / 'mnist'}#test").images[:100])
@@ -36,5 +38,6 @@ def test_recipe_and_auto_on_real_faces(shared_data: Path, tmp_path: Path) -> Non
                           tmp_path / "eval", k=2)
     assert result.choice is not None and result.choice.path is not None and result.choice.path.is_file()
     assert result.choice.n_held_out == 480  # the recipe's validation split of the 4,800 training faces
+    assert len(result.choice.candidates) == 107  # the rotation classifier's two scores among them
     assert result.evaluation.roc_auc > 0.85, (result.score, result.evaluation)
     assert result.evaluation.best is not None and 0 < result.evaluation.recall <= 1

@@ -92,6 +92,17 @@ def test_train_recipe_on_the_command_line(tmp_path: Path) -> None:
     assert config["train"]["lr"] == load_recipe("anomaly").train["lr"]  # not typed: the recipe's
     assert config["train"]["precision"] == "bf16-mixed"
     assert "auto chose" in result.output and stored_choice(tmp_path / "run") is not None
+    assert "transform classifier trained" in result.output and (tmp_path / "run" / "transforms.json").is_file()
+    assert config["recipe"]["transforms"] == load_recipe("anomaly").transforms  # what --resume needs
+    candidates = stored_choice(tmp_path / "run").candidates  # type: ignore[union-attr]
+    assert {"transforms", "transform-features"} <= {k for c in candidates for k in c.parts}
+
+    # stopped after the autoencoder, before the classifier: --resume trains the classifier
+    for name in ("transforms.json", "transforms.safetensors"):
+        (tmp_path / "run" / name).unlink()
+    resumed = runner.invoke(app, ["train", "--resume", "--out", str(tmp_path / "run"), "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "transform classifier trained" in resumed.output and (tmp_path / "run" / "transforms.json").is_file()
 
     refused = runner.invoke(app, ["train", "--data", "faces:60", "--recipe", "anomaly", "--model", "fcn",
                                   "--out", str(tmp_path / "other")])

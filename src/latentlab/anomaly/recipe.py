@@ -39,6 +39,7 @@ class Recipe:
     rule: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     score: str = "auto"
+    transforms: dict[str, Any] = field(default_factory=dict)  # the transform classifier's training, if any
     max_halvings: int = 4
     about: str = ""
     why: dict[str, str] = field(default_factory=dict)
@@ -69,6 +70,14 @@ class Recipe:
             raise LatentlabError(f"{self.source}: unknown train setting(s) {', '.join(unknown)}")
         return dict(self.train)
 
+    def transform_training(self) -> Any:
+        """How the run's transform classifier is trained (None: the recipe trains none)."""
+        from latentlab.anomaly.transforms import TransformTraining
+
+        if not self.transforms:
+            return None
+        return TransformTraining.from_dict(self.transforms, f"{self.source}: transforms")
+
 
 def _halvings(in_shape: tuple[int, int, int], most: int, stride: int) -> int:
     _, h, w = in_shape
@@ -89,11 +98,12 @@ def load_recipe(name: str = "anomaly", path: str | Path | None = None) -> Recipe
         data, source = read_json(path, "recipe"), str(path)
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise LatentlabError(f"{source}: expected an object with a 'model' section")
-    for key in ("rule", "train", "why"):
+    for key in ("rule", "train", "why", "transforms"):
         if not isinstance(data.get(key, {}), dict):
             raise LatentlabError(f"{source}: expected '{key}' to be an object")
     return Recipe(name=str(data.get("name", name)), model=data["model"], rule=data.get("rule", {}),
                   train=data.get("train", {}), score=str(data.get("score", "auto")),
+                  transforms=data.get("transforms", {}),
                   max_halvings=int(data.get("max_halvings", 4)), about=str(data.get("about", "")),
                   why=data.get("why", {}), source=source)
 
@@ -104,3 +114,24 @@ def recipe(name: str, in_shape: tuple[int, int, int], value_range: tuple[float, 
     (C, H, W, the model input after the input rule) scaled to ``value_range``."""
     found = load_recipe(name)
     return found.model_config(tuple(in_shape), tuple(value_range)), found.train_overrides()  # type: ignore[arg-type]
+
+
+def finish_run(out: str | Path, images: Any = None, *, progress: bool = False) -> float | None:
+    """What a recipe trains after the autoencoder: the transform classifier its run config
+    records (``recipe.transforms``), unless the run already has one (so ``--resume`` after a
+    stop in between trains it then). Returns the seconds it took, or None when nothing was due."""
+    import time
+
+    from latentlab.anomaly.transforms import CONFIG_FILE, TransformTraining, train_for_run
+    from latentlab.models.registry import CONFIG
+
+    out = Path(out)
+    recorded = read_json(out / CONFIG, "run config").get("recipe")
+    settings = recorded.get("transforms") if isinstance(recorded, dict) else None
+    if not settings or (out / CONFIG_FILE).is_file():
+        return None
+    t0 = time.perf_counter()
+    train_for_run(out, images, TransformTraining.from_dict(settings, f"{out / CONFIG}: recipe.transforms"),
+                  progress=progress)
+    return time.perf_counter() - t0
+

@@ -179,6 +179,7 @@ def train(
         given = resume_given(ctx, typed, rule, options, model, preset, out) if out.is_dir() else {}
         resume_run(out, progress=not quiet, epochs=epochs, given=given, callbacks=plot)
         if is_global_zero():  # with --devices N, every process runs this command
+            finish_recipe(out, None, progress=not quiet)
             console.print(f"run resumed and finished: [bold]{out}[/]")
         return
     settings: dict[str, Any] = {
@@ -197,8 +198,9 @@ def train(
         model_config = found.model_config(images.input_shape, rule.value_range)
     else:
         model_config = model_config_from_options(model, preset, images.input_shape, rule.value_range, **options)
+    extra = {"recipe": {"name": found.name, "transforms": found.transforms}} if found is not None else None
     trained = train_run(model_config, images, rule, cfg, out, overwrite=overwrite, progress=not quiet,
-                        callbacks=plot)
+                        callbacks=plot, extra=extra)
     if not is_global_zero():
         return
     console.print(f"{trained.describe()}\nrun written to [bold]{out}[/]")
@@ -207,11 +209,22 @@ def train(
 
         if (collapsed := collapse_line(out, images)) is not None:
             console.print(f"[yellow]warning:[/] {collapsed}", highlight=False, soft_wrap=True)
+    if found is not None:
+        finish_recipe(out, images, progress=not quiet)
     if found is not None and found.score == "auto" and cfg.val_fraction > 0:
         from latentlab.anomaly.auto import resolve_auto
 
         choice = resolve_auto(out)  # chosen now, from the run's own validation images; stored in the run
         console.print(choice.sentence, highlight=False, soft_wrap=True)
+
+
+def finish_recipe(out: Path, images: Any, *, progress: bool) -> None:
+    """Train the transform classifier the run's recipe asks for, unless the run has one."""
+    from latentlab.anomaly.recipe import finish_run
+
+    seconds = finish_run(out, images, progress=progress)
+    if seconds is not None:
+        console.print(f"transform classifier trained in {seconds:.0f} s ({out / 'transforms.json'})", highlight=False)
 
 
 def apply_recipe(ctx: typer.Context, name: str, values: dict[str, Any], rule: BatchSpec,

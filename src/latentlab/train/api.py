@@ -73,15 +73,16 @@ def run_config(model_config: Any, data: PreparedSet, rule: BatchSpec, train: Tra
 
 def train_run(model_config: Any, data: str | ImageSet, rule: BatchSpec, train: TrainConfig, out: str | Path,
               *, overwrite: bool = False, progress: bool = True,
-              callbacks: Sequence[Callback] = ()) -> Autoencoder:
+              callbacks: Sequence[Callback] = (), extra: Mapping[str, Any] | None = None) -> Autoencoder:
     """Train a new model on ``data`` (a data spec, or a set in memory) under the input rule
-    ``rule`` into the run folder ``out``; returns the trained model."""
+    ``rule`` into the run folder ``out``; returns the trained model. ``extra`` sections are
+    written into the run's config.json beside the ones the trainer writes (e.g. ``recipe``)."""
     out = Path(out)
     spec = data if isinstance(data, str) else data.spec
     rule = with_source_defaults(rule, spec) if spec else rule  # recorded whole: celeba's 140 -> 64
     prepared = prepare_data(data, rule)
     check_fits(model_config, prepared)
-    config = run_config(model_config, prepared, rule, train)
+    config = {**run_config(model_config, prepared, rule, train), **(extra or {})}
     torch.manual_seed(train.seed)
     model = build(model_config)
     fabric = _launch(train)
