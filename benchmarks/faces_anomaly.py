@@ -110,13 +110,13 @@ def build_suite(normals: np.ndarray, n: int = N_PER_KIND, seed: int = 0) -> dict
 
 COURSE_TRAIN = {"epochs": 50, "batch_size": 2000, "lr": 1e-3, "optimizer": "adam", "val_fraction": 0.0, "seed": 0,
                 "precision": "32"}  # the course sample code: num_epochs 50, batch_size 2000, Adam lr 1e-3, MSE
-SINGLE_SCORES = ("mse", "course", "ssim", "mahalanobis", "gmm", "features")
+SINGLE_SCORES = ("mse", "course", "ssim", "mahalanobis", "gmm", "features", "transforms", "transform-features")
 
 
 def train_models(out: Path, reuse: bool) -> dict[str, dict[str, float]]:
     """Train the course baseline and the recipe into ``out/course`` and ``out/recipe``; returns
     their training times (wall and CPU seconds, epochs)."""
-    from latentlab.anomaly.recipe import load_recipe
+    from latentlab.anomaly.recipe import finish_run, load_recipe
     from latentlab.data.batches import BatchSpec
     from latentlab.models.presets import preset_config
     from latentlab.runs import COMPLETE
@@ -134,7 +134,10 @@ def train_models(out: Path, reuse: bool) -> dict[str, dict[str, float]]:
         if reuse and (out / name / COMPLETE).is_file():
             continue
         t0, c0 = time.perf_counter(), time.process_time()
-        train_run(model_config, celeba_spec("train"), rule, train, out / name, overwrite=True, progress=False)
+        extra = {"recipe": {"name": found.name, "transforms": found.transforms}} if name == "recipe" else None
+        train_run(model_config, celeba_spec("train"), rule, train, out / name, overwrite=True, progress=False,
+                  extra=extra)
+        finish_run(out / name)  # the recipe's transform classifier, as `latentlab train --recipe` trains it
         times[name] = {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
                        "epochs": float(train.epochs or 0)}
         print(f"trained {name}: {times[name]['wall']:.0f} s wall, {times[name]['cpu']:.0f} s CPU "
