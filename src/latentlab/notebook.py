@@ -293,7 +293,7 @@ class ExplorerWidget:
         a = self.anomaly
         self.anomaly_html.value = "" if a is None else (
             f"anomaly score ({html.escape(str(a['kind']))}) {a['score']:.4g}: higher than "
-            f"{a['percentile']:.1f}% of {a['n_reference']} reference images")
+            f"{a['percentile']:.1f}% of {a['n_reference']} {a['reference']}")
 
     def _show_status(self, message: str, error: bool = False) -> None:
         colour = "#9b1c1c" if error else "#555"

@@ -258,21 +258,26 @@ def test_the_run_folder_is_not_written(tiny_run: Path, client: Any) -> None:
     assert snapshot() == before
 
 
-def test_anomaly_percentile_ranks_the_image_among_the_training_scores(client: Any, tiny_run: Path) -> None:
+def test_anomaly_percentile_ranks_the_image_among_held_out_normal_scores(client: Any, tiny_run: Path) -> None:
+    """The page's detector is fitted as ``evaluate`` fits it -- on the run's training rows, its
+    held-out rows the reference -- not on the images shown (which may hold the anomalies)."""
     from latentlab.anomaly.auto import resolve_auto
     from latentlab.anomaly.detector import ReconstructionDetector
+    from latentlab.anomaly.evaluate import normal_images
     from latentlab.runs import open_run
 
     run = open_run(tiny_run)
     choice = resolve_auto(run, store=False)  # the run's own auto score, as the page shows it (nothing written)
-    det = ReconstructionDetector(run, choice=choice).fit(run.data(None))
-    scores = det.decision_scores_
+    normal = normal_images(run)
+    det = ReconstructionDetector(run, choice=choice).fit(normal.fit, held_out=normal.held_out)
+    reference = det.held_out_scores_
+    shown = det.decision_function(run.data(None))
     for i in (0, 11):
         anomaly = client.get(f"/api/image/{i}").json()["anomaly"]
         assert anomaly["kind"] == det.score_name_ and anomaly["kind"].startswith("auto: ")
-        assert anomaly["n_reference"] == len(scores)
-        assert anomaly["score"] == pytest.approx(float(scores[i]), rel=1e-4)
-        assert anomaly["percentile"] == pytest.approx(100 * float((scores <= scores[i]).mean()), abs=0.5)
+        assert anomaly["n_reference"] == len(reference) and anomaly["reference"].startswith("normal images (")
+        assert anomaly["score"] == pytest.approx(float(shown[i]), rel=1e-4)
+        assert anomaly["percentile"] == pytest.approx(100 * float((reference <= shown[i]).mean()), abs=0.5)
 
 
 def test_large_latent_ranks_every_element(wide_run: Path) -> None:

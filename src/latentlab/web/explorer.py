@@ -54,9 +54,10 @@ class Explorer:
     lo: Tensor  # (D,) typical range of each element
     hi: Tensor  # (D,)
     ranking: list[explore.ElementScore]  # best first
-    train_scores: np.ndarray  # (M,) sorted anomaly scores of those images
+    train_scores: np.ndarray  # (M,) sorted anomaly scores of the reference images (see _score_data)
     factor_model: Any | None = None
     detector: Any | None = None  # the fitted ReconstructionDetector of ANOMALY_SCORE
+    reference: str = "training images"  # what train_scores are the scores of, for the page
     batcher: DecodeBatcher = field(init=False)
 
     def __post_init__(self) -> None:
@@ -86,24 +87,42 @@ class Explorer:
         return explorer
 
     def _score_data(self, m: int) -> np.ndarray:
-        """Sorted anomaly scores (m,) of the first m dataset images, which the detector is fitted on.
+        """Sorted anomaly scores of the reference images a shown image is ranked among.
 
-        The run folder stays read-only: a run without a stored ``auto`` choice gets one made in
-        memory (``latentlab evaluate`` or ``score`` store it) -- from the run's training data, or
-        from these images when that can no longer be read."""
+        The detector is fitted as ``score`` and ``evaluate`` fit it (so the page shows their
+        scores): on the run's normal training images, standardised and thresholded on its
+        held-out ones, which are the reference.
+        When the training data can no longer be read, the first m shown images stand in (they
+        may hold anomalies; ``reference`` says which). The run folder stays read-only: a run
+        without a stored ``auto`` choice gets one made in memory (``latentlab evaluate`` or
+        ``score`` store it)."""
         from latentlab.anomaly.auto import AUTO, choose_for_images, resolve_auto
         from latentlab.anomaly.detector import ReconstructionDetector
+        from latentlab.anomaly.evaluate import normal_images
 
-        reference = self.data.subset(np.arange(m))
+        shown = self.data.subset(np.arange(m))
+        try:
+            normal = normal_images(self.run)  # as `score` and `evaluate` fit: the page shows their scores
+        except LatentlabError:
+            normal = None
         with torch.inference_mode():
             choice = None
             if ANOMALY_SCORE == AUTO:
                 try:
                     choice = resolve_auto(self.run, store=False)
                 except LatentlabError:
-                    choice = choose_for_images(self.run, reference)
-            self.detector = ReconstructionDetector(self.run, score=ANOMALY_SCORE, choice=choice).fit(reference)
-        return np.sort(np.asarray(self.detector.decision_scores_, dtype=np.float64))
+                    choice = choose_for_images(self.run, shown)
+            det = ReconstructionDetector(self.run, score=ANOMALY_SCORE, choice=choice)
+            if normal is None:
+                det.fit(shown)
+                scores, self.reference = det.decision_scores_, "shown images (the training data cannot be read)"
+            else:
+                det.fit(normal.fit, held_out=normal.held_out)
+                held = det.held_out_scores_
+                scores = held if held is not None else det.decision_scores_
+                self.reference = f"normal images ({normal.held_out_from})"
+            self.detector = det
+        return np.sort(np.asarray(scores, dtype=np.float64))
 
     # ----------------------------------------------------------------------------- properties
 
@@ -176,7 +195,7 @@ class Explorer:
         assert self.detector is not None
         return {"kind": self.detector.score_name_, "score": score,
                 "percentile": 100.0 * float(below) / len(self.train_scores),
-                "n_reference": len(self.train_scores)}
+                "n_reference": len(self.train_scores), "reference": self.reference}
 
     def view(self, x: Tensor) -> dict[str, Any]:
         """One model input (1, C, H, W) -> its latent, images and anomaly score for the page."""

@@ -410,7 +410,7 @@ function showAnomaly(a) {
   const p = $("anomaly");
   const bar = $("anomaly-bar");
   p.classList.remove("muted");
-  p.textContent = `${a.kind} ${fmt(a.score)}: higher than ${a.percentile.toFixed(1)}% of ${a.n_reference} training images`;
+  p.textContent = `${a.kind} ${fmt(a.score)}: higher than ${a.percentile.toFixed(1)}% of ${a.n_reference} ${a.reference}`;
   bar.style.width = `${clamp(a.percentile, 0, 100)}%`;
   bar.classList.toggle("high", a.percentile >= 95);
 }
