@@ -113,9 +113,10 @@ COURSE_TRAIN = {"epochs": 50, "batch_size": 2000, "lr": 1e-3, "optimizer": "adam
 SINGLE_SCORES = ("mse", "course", "ssim", "mahalanobis", "gmm", "features", "transforms", "transform-features")
 
 
-def train_models(out: Path, reuse: bool) -> dict[str, dict[str, float]]:
+def train_models(out: Path, reuse: bool, seed: int | None = None) -> dict[str, dict[str, float]]:
     """Train the course baseline and the recipe into ``out/course`` and ``out/recipe``; returns
-    their training times (wall and CPU seconds, epochs)."""
+    their training times (wall and CPU seconds, epochs). ``seed`` replaces the recipe's seeds
+    (the autoencoder's and the classifier's; the course baseline keeps its own)."""
     from latentlab.anomaly.recipe import finish_run, load_recipe
     from latentlab.data.batches import BatchSpec
     from latentlab.models.presets import preset_config
@@ -124,9 +125,11 @@ def train_models(out: Path, reuse: bool) -> dict[str, dict[str, float]]:
     from latentlab.train.trainer import TrainConfig
 
     found = load_recipe("anomaly")
+    seeds = {} if seed is None else {"seed": seed}
+    transforms = {**found.transforms, **seeds}
     jobs = {
         "recipe": (found.model_config((3, 64, 64), (-1.0, 1.0)), BatchSpec(**found.rule),
-                   TrainConfig(**found.train_overrides())),
+                   TrainConfig(**{**found.train_overrides(), **seeds})),
         "course": (preset_config("hw8-fcn", in_shape=(3, 64, 64)), BatchSpec(), TrainConfig(**COURSE_TRAIN)),
     }
     times = {}
@@ -134,7 +137,7 @@ def train_models(out: Path, reuse: bool) -> dict[str, dict[str, float]]:
         if reuse and (out / name / COMPLETE).is_file():
             continue
         t0, c0 = time.perf_counter(), time.process_time()
-        extra = {"recipe": {"name": found.name, "transforms": found.transforms}} if name == "recipe" else None
+        extra = {"recipe": {"name": found.name, "transforms": transforms}} if name == "recipe" else None
         train_run(model_config, celeba_spec("train"), rule, train, out / name, overwrite=True, progress=False,
                   extra=extra)
         finish_run(out / name)  # the recipe's transform classifier, as `latentlab train --recipe` trains it
@@ -181,6 +184,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the two run folders")
     parser.add_argument("--reuse", action="store_true", help="score runs already trained in --out")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--seed", type=int, default=None, help="replace the recipe's seeds (default: its own, 0)")
     args = parser.parse_args()
     if not CELEBA_TAR.is_file() or not MNIST.is_dir():
         print(f"needs {CELEBA_TAR} and {MNIST} (../shared/data)", file=sys.stderr)
@@ -192,7 +196,7 @@ def main() -> int:
     from latentlab.anomaly.auto import stored_choice
 
     t0 = time.perf_counter()
-    times = train_models(args.out, args.reuse)
+    times = train_models(args.out, args.reuse, args.seed)
     normals = normal_faces()
     suite = build_suite(normals)
     columns: dict[str, dict[str, float]] = {}

@@ -124,3 +124,21 @@ def test_a_damaged_classifier_is_a_one_line_error(tmp_path: Path, trained: Trans
     (tmp_path / CONFIG_FILE).write_text(json.dumps({"version": 1}))
     with pytest.raises(LatentlabError, match="expected 'version', 'in_shape' and 'channels'"):
         load_transforms(tmp_path)
+
+
+def test_a_damaged_classifier_says_how_to_go_on_in_one_line(tmp_path: Path) -> None:
+    """The CLI on a run whose classifier file is damaged: one line naming it and the fix, exit 2."""
+    from typer.testing import CliRunner
+
+    from latentlab.cli.app import app
+
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--data", "faces:40", "--recipe", "anomaly", "--epochs", "1",
+                                  "--out", str(tmp_path / "run"), "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    (tmp_path / "run" / WEIGHTS_FILE).write_bytes(b"\0" * 64)
+    result = runner.invoke(app, ["score", str(tmp_path / "run"), "--data", "faces:8", "--out", str(tmp_path / "s.csv")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "transforms.safetensors: not a readable safetensors file" in result.output
+    assert "train it again (latentlab train --resume" in result.output
+    assert not (tmp_path / "s.csv").exists()

@@ -287,17 +287,23 @@ def load_transforms(folder: str | Path) -> TransformNet | None:
     path = folder / CONFIG_FILE
     if not path.is_file():
         return None
-    data = read_json(path, "transform classifier config")
+    again = (f"; remove {folder / 'transforms.*'} and train it again (latentlab train --resume --out {folder} "
+             "for a recipe run)")
     try:
+        data = read_json(path, "transform classifier config")
         if data["version"] != VERSION:
-            raise LatentlabError(f"{path}: version {data['version']}, expected {VERSION}; train it again")
+            raise LatentlabError(f"{path}: version {data['version']}, expected {VERSION}{again}")
         config = TransformConfig(tuple(int(v) for v in data["in_shape"]),  # type: ignore[arg-type]
                                  tuple(int(c) for c in data["channels"]))
+        net = TransformNet(config)
+        load_weights(net, folder / WEIGHTS_FILE)
     except (KeyError, TypeError, ValueError):
-        raise LatentlabError(f"{path}: expected 'version', 'in_shape' and 'channels' of a transform classifier") \
-            from None
-    net = TransformNet(config)
-    load_weights(net, folder / WEIGHTS_FILE)
+        raise LatentlabError(f"{path}: expected 'version', 'in_shape' and 'channels' of a transform classifier"
+                             f"{again}") from None
+    except LatentlabError as exc:
+        if again in str(exc):
+            raise
+        raise LatentlabError(f"{exc}{again}") from None
     return net.eval()
 
 
