@@ -30,7 +30,8 @@ def serve_cmd(
     try:
         from latentlab.web.app import create_app
 
-        web = create_app(run, data)
+        with console.status(f"loading {run}: encoding its data, fitting the anomaly score"):
+            web = create_app(run, data)  # 2-40 s: a spinner on a terminal, nothing when piped
         shown_host = f"[{host}]" if ":" in host else host
         console.print(f"latentlab explorer: http://{shown_host}:{sock.getsockname()[1]}/  (Ctrl+C stops it)",
                       highlight=False)
