@@ -31,8 +31,9 @@ def test_candidates_follow_what_the_model_can_give(tiny_run: Path, tiny_vae_run:
 
     ae = auto.candidate_specs(open_run(tiny_run).model)
     singles = [parts[0] for parts, _ in ae if len(parts) == 1]
-    assert singles == ["mse", "ssim", "mahalanobis", "gmm", "features"]
+    assert singles == ["mse", "ssim", "|mse|", "|ssim|", "mahalanobis", "gmm", "features"]
     assert not any({"mahalanobis", "gmm"} <= set(parts) for parts, _ in ae)  # one latent density at most
+    assert not any({"mse", "|mse|"} <= set(parts) for parts, _ in ae)  # a kind once, one- or two-sided
     assert (("mse", "features"), "max") in ae and (("mse", "features"), "sum") in ae
     assert "elbo" in [parts[0] for parts, _ in auto.candidate_specs(open_run(tiny_vae_run).model)]
     bare = build(FCNConfig(hidden=(), latent_dim=300))  # no hidden layers, a latent too large for a mixture
@@ -41,7 +42,8 @@ def test_candidates_follow_what_the_model_can_give(tiny_run: Path, tiny_vae_run:
 
 
 def test_names_round_trip() -> None:
-    for parts, mode in ((("mse",), "sum"), (("mse", "gmm"), "sum"), (("ssim", "features"), "max")):
+    for parts, mode in ((("mse",), "sum"), (("mse", "gmm"), "sum"), (("ssim", "features"), "max"),
+                        (("|mse|", "transforms"), "sum"), (("|ssim|",), "sum")):
         assert auto.parse_name(auto.spec_name(parts, mode)) == (parts, mode)
     assert auto.spec_name(("ssim", "features"), "max") == "max(ssim,features)"
 
@@ -57,6 +59,22 @@ def test_ranking_prefers_the_score_that_sees_every_family() -> None:
     assert ranked[0].auc["local"] > 0.95 and ranked[0].auc["simple"] > 0.95
     a_alone = next(c for c in ranked if c.parts == ("a",))
     assert a_alone.auc["simple"] < 0.1  # the failure a single reconstruction error shows
+
+
+def test_a_two_sided_part_finds_images_reconstructed_too_well() -> None:
+    """|a| is the absolute standardised log-score: an image far *below* the normal ones (a
+    blurred face a model reconstructs better than any real one) is as unusual as one far above."""
+    rng = np.random.default_rng(1)
+    held = {"a": rng.lognormal(0, 0.3, 300)}
+    held["|a|"] = held["a"]
+    too_well = {"a": held["a"] * 0.2}
+    too_well["|a|"] = too_well["a"]
+    ranked = rank_candidates([(("a",), "sum"), (("|a|",), "sum")], held, {"simple": too_well})
+    assert ranked[0].parts == ("|a|",) and ranked[0].auc["simple"] > 0.99
+    assert next(c for c in ranked if c.parts == ("a",)).auc["simple"] < 0.01
+    choice = auto.ScoreChoice(parts=("|a|",), combine="sum", components=8, sentence="", candidates=(),
+                              n_held_out=300, held_out="", n_fit=0)
+    assert choice.kind == "combined"  # a one-part combination: the detector standardises it
 
 
 def test_near_ties_go_to_fewer_parts() -> None:

@@ -119,6 +119,23 @@ def test_combined_parts_are_standardised_on_training_data(ae, faces_images):
         fit_stats(ae.model, faces_images, ae.rule, "combined", parts=("mse", "elbo"))
 
 
+def test_a_two_sided_part_flags_images_reconstructed_too_well(ae, faces_images):
+    """|mse| is the absolute standardised log-error: the faces reconstructed better than usual
+    score as high as those reconstructed as much worse, where the one-sided score is negative."""
+    stats, train_scores = fit_stats(ae.model, faces_images, ae.rule, "combined", parts=("|mse|",))
+    assert stats.parts == ("|mse|",) and (train_scores >= 0).all()  # an absolute value
+    _, one = fit_stats(ae.model, faces_images, ae.rule, "combined", parts=("mse",))
+    assert (one < -0.5).sum() >= 3  # faces reconstructed clearly better than the mean
+    np.testing.assert_allclose(train_scores, np.abs(one), rtol=1e-5, atol=1e-6)
+    x = ae.inputs(faces_images[:6])
+    two = score_images(ae.model, x, "combined", parts=("|mse|",), stats=stats, value_range=ae.rule.value_range)
+    assert torch.allclose(two, torch.from_numpy(np.abs(one[:6])).float(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(LatentlabError, match="distinct"):
+        check_kind(ae.model, "combined", ("mse", "|mse|"))
+    with pytest.raises(LatentlabError, match="two-sided part of mse or ssim"):
+        check_kind(ae.model, "combined", ("|gmm|",))
+
+
 def test_streamed_scores_equal_one_batch(ae, faces_images):
     whole = score_images(ae.model, ae.inputs(faces_images), "course").numpy()
     streamed = score_dataset(ae.model, faces_images, ae.rule, "course", batch_size=5)

@@ -14,8 +14,10 @@ well it separates *held-out normal images* from *pseudo-anomalies made from them
    was fitted to them), as the detector standardises them on the same rows.
 3. **Candidates**: every single score (``mse``, ``ssim``, ``elbo`` for a VAE, ``mahalanobis``,
    ``gmm``, ``features``, and ``transforms`` and ``transform-features`` for a run with a transform
-   classifier, :mod:`latentlab.anomaly.transforms`) and, for every two or three of them with at most one latent density,
-   their standardised sum and their standardised maximum (``combined`` with those ``parts`` and
+   classifier, :mod:`latentlab.anomaly.transforms`), the two-sided ``|mse|`` and ``|ssim|``
+   (standardised; an image reconstructed much better than normal ones is unusual too), and, for
+   every two or three of them with at most one latent density and each kind once, their
+   standardised sum and their standardised maximum (``combined`` with those ``parts`` and
    ``combine``). ``course`` is left out: it ranks images exactly as ``mse`` does (both are
    monotone in the summed squared error of a fixed-size image).
 4. **Choice**: the candidate with the highest mean over the pseudo-anomaly families of its ROC
@@ -45,7 +47,16 @@ import torch
 from latentlab.anomaly.density import fit_density
 from latentlab.anomaly.features import fit_features, has_features
 from latentlab.anomaly.pseudo import PSEUDO_KINDS, make_pseudo
-from latentlab.anomaly.scores import COMBINE_MODES, FITTED_KINDS, LATENT_KINDS, Collected, collect
+from latentlab.anomaly.scores import (
+    COMBINE_MODES,
+    FITTED_KINDS,
+    LATENT_KINDS,
+    TWO_SIDED_KINDS,
+    Collected,
+    base_kind,
+    collect,
+    two_sided,
+)
 from latentlab.anomaly.scores import standardisation as scores_standardisation
 from latentlab.anomaly.transforms import TRANSFORM_KINDS, WEIGHTS_FILE, attached, collect_outputs
 from latentlab.data.batches import BatchSpec
@@ -55,8 +66,8 @@ from latentlab.runs import Run, split_indices
 
 AUTO = "auto"
 CHOICE_FILE = "anomaly_score.json"
-METHOD = "latentlab auto score 1: mean ROC AUC of held-out normals against pseudo-anomalies"
-VERSION = 1
+METHOD = "latentlab auto score 2: mean ROC AUC of held-out normals against pseudo-anomalies"
+VERSION = 2  # 2: two-sided |mse| and |ssim| among the candidates (choices of version 1 are made again)
 HELD_OUT_LIMIT = 1000
 HELD_OUT_FRACTION = 0.1  # of the training images, for a run without a validation split
 TIE = 0.002  # mean ROC AUCs this close are a tie, won by fewer parts
@@ -67,7 +78,8 @@ NAMES = {"mse": "the mean squared error", "ssim": "the SSIM error", "elbo": "the
          "mahalanobis": "the latent Mahalanobis distance", "gmm": "the latent Gaussian-mixture NLL",
          "features": "the encoder-feature distance",
          "transforms": "the rotation classifier's surprise",
-         "transform-features": "the rotation classifier's feature distance"}
+         "transform-features": "the rotation classifier's feature distance",
+         "|mse|": "the two-sided mean squared error", "|ssim|": "the two-sided SSIM error"}
 
 
 @dataclass(frozen=True)
@@ -107,7 +119,7 @@ class ScoreChoice:
 
     @property
     def kind(self) -> str:
-        return self.parts[0] if len(self.parts) == 1 else "combined"
+        return self.parts[0] if len(self.parts) == 1 and not two_sided(self.parts[0]) else "combined"
 
     @property
     def name(self) -> str:
@@ -133,10 +145,12 @@ def candidate_specs(model: Autoencoder) -> list[tuple[tuple[str, ...], str]]:
     kinds += ["mahalanobis"] + (["gmm"] if int(model.latent_dim) <= MAX_GMM_DIM else [])
     kinds += ["features"] if has_features(model) else []
     kinds += list(TRANSFORM_KINDS) if attached(model) is not None else []
+    kinds[2:2] = [f"|{k}|" for k in TWO_SIDED_KINDS]  # after mse and ssim
     out: list[tuple[tuple[str, ...], str]] = [((k,), "sum") for k in kinds]
     for size in range(2, MAX_PARTS + 1):
         for combo in itertools.combinations(kinds, size):
-            if sum(k in LATENT_KINDS for k in combo) <= 1:
+            bases = [base_kind(k) for k in combo]
+            if sum(k in LATENT_KINDS for k in combo) <= 1 and len(set(bases)) == len(bases):
                 out += [(combo, mode) for mode in COMBINE_MODES]
     return out
 
@@ -164,10 +178,12 @@ def standardisation(normal: dict[str, np.ndarray]) -> tuple[dict[str, float], di
 def candidate_values(parts: Sequence[str], scores: dict[str, np.ndarray], center: dict[str, float],
                      scale: dict[str, float], combine: str = "sum") -> np.ndarray:
     """The candidate's score of each image: the kind itself, or its parts' standardised
-    log-scores joined by ``combine`` (as :func:`latentlab.anomaly.scores.combine`)."""
-    if len(parts) == 1:
+    log-scores joined by ``combine`` (as :func:`latentlab.anomaly.scores.combine`; the absolute
+    value for a two-sided part)."""
+    if len(parts) == 1 and not two_sided(parts[0]):
         return scores[parts[0]].astype(np.float64)
     z = np.stack([(np.log(np.maximum(scores[k].astype(np.float64), _EPS)) - center[k]) / scale[k] for k in parts])
+    z = np.where(np.array([two_sided(k) for k in parts])[:, None], np.abs(z), z)
     return np.asarray(z.max(0) if combine == "max" else z.sum(0), dtype=np.float64)
 
 

@@ -22,7 +22,10 @@ kind               score of one image
 ``transform-``     ``-features`` the distance of its hidden-layer statistics (only for a run that has
 ``features``       one: :mod:`latentlab.anomaly.transforms`; Golan & El-Yaniv, 2018; Hendrycks et al., 2019)
 ``combined``       sum of standardised log-scores of ``parts`` (default mse + mahalanobis); with
-                   ``combine="max"`` their maximum
+                   ``combine="max"`` their maximum. A part ``|mse|`` or ``|ssim|`` is *two-sided*:
+                   the absolute standardised log-error, so an image reconstructed much *better*
+                   than normal images counts as unusual too (the typicality test of Nalisnick et
+                   al., 2019: a blurred or simpler image is reconstructed too well)
 ``auto``           the score the run chose for itself (:mod:`latentlab.anomaly.auto`); resolved by
                    the detector, never by the functions here
 =================  ==================================================================================
@@ -61,10 +64,21 @@ FITTED_KINDS = (*LATENT_KINDS, "features", "transform-features")  # fitted on no
 SCORE_KINDS = (*RECONSTRUCTION_KINDS, "elbo", *LATENT_KINDS, "features", *TRANSFORM_KINDS, "combined")
 DEFAULT_PARTS = ("mse", "mahalanobis")
 COMBINE_MODES = ("sum", "max")
+TWO_SIDED_KINDS = ("mse", "ssim")  # kinds a combined score may take two-sided, as "|mse|"
 _EPS = 1e-12
 
 
 # ---------------------------------------------------------------- checks
+
+
+def two_sided(part: str) -> bool:
+    """Whether ``part`` is a two-sided part, ``|kind|``."""
+    return len(part) > 2 and part.startswith("|") and part.endswith("|")
+
+
+def base_kind(part: str) -> str:
+    """The kind a part is computed from: ``|mse|`` -> ``mse``; others as they are."""
+    return part[1:-1] if two_sided(part) else part
 
 
 def check_kind(model: Autoencoder, kind: str, parts: Sequence[str] = DEFAULT_PARTS) -> str:
@@ -72,12 +86,15 @@ def check_kind(model: Autoencoder, kind: str, parts: Sequence[str] = DEFAULT_PAR
     if kind not in SCORE_KINDS:
         raise LatentlabError(f"score '{kind}': expected one of {', '.join(SCORE_KINDS)}, or auto")
     if kind == "combined":
-        if len(parts) < 1 or len(set(parts)) != len(parts):
+        if len(parts) < 1 or len({base_kind(p) for p in parts}) != len(parts):
             raise LatentlabError(f"combined score parts {tuple(parts)}: expected distinct score kinds")
         for part in parts:
             if part == "combined":
                 raise LatentlabError("combined score parts: 'combined' cannot be a part of itself")
-            check_kind(model, part)
+            if two_sided(part) and base_kind(part) not in TWO_SIDED_KINDS:
+                raise LatentlabError(f"combined score part '{part}': expected a two-sided part of "
+                                     f"{' or '.join(TWO_SIDED_KINDS)} (|mse|, |ssim|)")
+            check_kind(model, base_kind(part))
         if sum(p in LATENT_KINDS for p in parts) > 1:
             raise LatentlabError(f"combined score parts {tuple(parts)}: expected at most one latent density "
                                  f"({' or '.join(LATENT_KINDS)})")
@@ -196,7 +213,9 @@ def _elbo(model: Autoencoder, x: Tensor, x_hat: Tensor, posterior: DiagonalGauss
 def latent_and_parts(model: Autoencoder, x: Tensor, parts: Sequence[str], *,
                      value_range: tuple[float, float] = (-1.0, 1.0), stats: ScoreStats | None = None,
                      samples: int = 0, generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-    """(z, {kind: (N,)}): the latent and several base scores (not ``combined``) from one pass."""
+    """(z, {kind: (N,)}): the latent and several base scores (not ``combined``) from one pass; a
+    two-sided part (``|mse|``) gets its kind's raw score (:func:`standardised` makes it two-sided)."""
+    wanted, parts = parts, tuple(dict.fromkeys(base_kind(p) for p in parts))
     if "features" in parts and (stats is None or stats.features is None):
         raise LatentlabError("score 'features': needs feature statistics fitted on normal training data "
                              "(fit_stats, or use ReconstructionDetector)")
@@ -235,7 +254,7 @@ def latent_and_parts(model: Autoencoder, x: Tensor, parts: Sequence[str], *,
             out[kind] = stats.features.score(feats).to(z.device)
         elif kind not in TRANSFORM_KINDS:
             raise LatentlabError(f"score '{kind}': expected one of {', '.join(SCORE_KINDS[:-1])}")
-    return z, {k: v.float() for k, v in out.items() if k in parts}
+    return z, {k: out[base_kind(k)].float() for k in wanted}
 
 
 def score_parts(model: Autoencoder, x: Tensor, parts: Sequence[str], **kw: Any) -> dict[str, Tensor]:
@@ -244,9 +263,11 @@ def score_parts(model: Autoencoder, x: Tensor, parts: Sequence[str], **kw: Any) 
 
 
 def standardised(parts: dict[str, Tensor], stats: ScoreStats) -> Tensor:
-    """(log score - training mean) / training std of each part, (P, N) float64."""
-    return torch.stack([(torch.log(parts[kind].double().clamp_min(_EPS)) - stats.center[kind]) / stats.scale[kind]
-                        for kind in stats.parts])
+    """(log score - training mean) / training std of each part, (P, N) float64; its absolute
+    value for a two-sided part."""
+    z = [(torch.log(parts[kind].double().clamp_min(_EPS)) - stats.center[kind]) / stats.scale[kind]
+         for kind in stats.parts]
+    return torch.stack([v.abs() if two_sided(kind) else v for kind, v in zip(stats.parts, z, strict=True)])
 
 
 def combine(parts: dict[str, Tensor], stats: ScoreStats) -> Tensor:

@@ -17,6 +17,7 @@ SCORE_HELP = ("auto (the score the run chose for itself from its own training da
               "elbo (VAE), mahalanobis, gmm, features, transforms, transform-features (runs with a transform "
               "classifier: --recipe anomaly) or combined")
 COMBINE_HELP = "how a combined score joins its standardised parts: sum or max"
+PARTS_HELP = "what a combined score mixes; |mse| or |ssim| (quoted) for a two-sided part"
 
 
 def say(text: str) -> None:
@@ -33,7 +34,7 @@ def score_cmd(
     data: str = typer.Option(..., "--data", help="images to score, e.g. npy:testingset.npy"),
     out: Path = typer.Option(Path("prediction.csv"), "--out", help="CSV to write: ID,score (IDs from 0)"),
     score: str = typer.Option("auto", "--score", help=SCORE_HELP),
-    parts: str = typer.Option("mse,mahalanobis", "--parts", help="what a combined score mixes"),
+    parts: str = typer.Option("mse,mahalanobis", "--parts", help=PARTS_HELP),
     combine: str = typer.Option("sum", "--combine", help=COMBINE_HELP),
     train_data: str | None = typer.Option(None, "--train-data",
                                           help="normal images to fit latent/combined scores on (default: the run's)"),
@@ -71,7 +72,7 @@ def evaluate_cmd(
     labels: str = typer.Option(..., "--labels",
                                help="0/1 per image (1 = anomaly): a .npy/.csv/.txt file, or a filter like 'label!=3'"),
     score: str = typer.Option("auto", "--score", help=SCORE_HELP),
-    parts: str = typer.Option("mse,mahalanobis", "--parts", help="what a combined score mixes"),
+    parts: str = typer.Option("mse,mahalanobis", "--parts", help=PARTS_HELP),
     combine: str = typer.Option("sum", "--combine", help=COMBINE_HELP),
     train_data: str | None = typer.Option(None, "--train-data",
                                           help="normal images to fit on and set the threshold (default: the run's)"),
