@@ -25,7 +25,7 @@ from latentlab.anomaly.transforms import (
 from latentlab.data import BatchSpec
 from latentlab.errors import LatentlabError
 
-TINY = TransformTraining(epochs=8, batch_size=32, lr=5e-3, channels=(8, 16, 16), precision="32-true")
+TINY = TransformTraining(epochs=10, batch_size=16, lr=5e-3, channels=(8, 16, 16), precision="32-true")
 
 
 def test_the_classifier_adapts_to_the_image() -> None:
@@ -55,6 +55,18 @@ def test_settings_are_checked() -> None:
 @pytest.fixture(scope="module")
 def trained(faces_images: np.ndarray) -> TransformNet:
     return train_transforms(faces_images, BatchSpec(), TINY)
+
+
+def test_the_same_seed_trains_the_same_classifier(faces_images: np.ndarray) -> None:
+    small = TransformTraining(epochs=1, batch_size=16, channels=(4, 8), precision="32-true")
+    first = train_transforms(faces_images[:32], BatchSpec(), small)
+    torch.rand(100)  # the global generator moves on between the two
+    second = train_transforms(faces_images[:32], BatchSpec(), small)
+    other = train_transforms(faces_images[:32], BatchSpec(), TransformTraining(**{**small.__dict__, "seed": 1}))
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert any(not torch.equal(a, c) for a, c in zip(first.state_dict().values(), other.state_dict().values(),
+                                                      strict=True))
 
 
 def test_it_learns_which_way_is_up(trained: TransformNet, faces_images: np.ndarray) -> None:

@@ -176,9 +176,9 @@ def train_transforms(images: Any, rule: BatchSpec, settings: TransformTraining =
     if n < 2:
         raise LatentlabError(f"transform classifier: needs at least 2 training images, got {n}")
     x0 = model_inputs(rule, images, np.arange(1))
+    torch.manual_seed(settings.seed)  # before the weights are drawn: the same seed, the same classifier
     net = TransformNet(TransformConfig(tuple(x0.shape[1:]), settings.channels)).to(device)  # type: ignore[arg-type]
     generator = torch.Generator().manual_seed(settings.seed)
-    torch.manual_seed(settings.seed)
     steps = settings.epochs * math.ceil(n / settings.batch_size)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, total_steps=steps)
