@@ -229,18 +229,25 @@ def explain(choice: Candidate, candidates: Sequence[Candidate], n_held_out: int,
 # ---------------------------------------------------------------- scoring the sets
 
 
-def _values(found: Collected, densities: dict[str, Any], transform_layers: list[torch.Tensor]) -> dict[str, np.ndarray]:
+def _values(found: Collected, densities: dict[str, Any],
+            transformed: tuple[torch.Tensor, list[torch.Tensor]] | None) -> dict[str, np.ndarray]:
     values = {k: v.numpy() for k, v in found.scores.items()}
+    if transformed is not None:
+        values["transforms"] = transformed[0].float().numpy()
     for k, density in densities.items():
-        given = found.features if k == "features" else transform_layers if k == "transform-features" else found.z
+        given = found.features if k == "features" else transformed[1] if transformed and k == "transform-features" \
+            else found.z
         values[k] = density.score(given).float().numpy()
     return values
 
 
-def _transform_layers(model: Autoencoder, images: Any, batch: BatchSpec, batch_size: int) -> list[torch.Tensor]:
+def _transformed(model: Autoencoder, images: Any, batch: BatchSpec,
+                 batch_size: int) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+    """Both transform scores' inputs from one pass of the run's classifier (None without one)."""
     net = attached(model)
-    assert net is not None
-    return collect_outputs(net, images, batch, batch_size=batch_size, device=model.device)[1]
+    if net is None:
+        return None
+    return collect_outputs(net, images, batch, batch_size=batch_size, device=model.device)
 
 
 def measure(model: Autoencoder, batch: BatchSpec, fit_images: Any, held_images: Any, *, components: int = 8,
@@ -254,7 +261,7 @@ def measure(model: Autoencoder, batch: BatchSpec, fit_images: Any, held_images: 
     model.eval()
     specs = candidate_specs(model)
     kinds = sorted({k for parts, _ in specs for k in parts}, key=list(NAMES).index)
-    pixel = [k for k in kinds if k not in FITTED_KINDS]
+    pixel = [k for k in kinds if k not in FITTED_KINDS and k not in TRANSFORM_KINDS]  # the classifier: below
     feats, transform_feats = "features" in kinds, "transform-features" in kinds
     fit = collect(model, fit_images, batch, [], features=feats, batch_size=batch_size, progress=progress,
                   what="auto: fitting")
@@ -263,14 +270,16 @@ def measure(model: Autoencoder, batch: BatchSpec, fit_images: Any, held_images: 
     if feats:
         densities["features"] = fit_features(fit.features)
     if transform_feats:
-        densities["transform-features"] = fit_features(_transform_layers(model, fit_images, batch, batch_size))
+        fitted = _transformed(model, fit_images, batch, batch_size)
+        assert fitted is not None
+        densities["transform-features"] = fit_features(fitted[1])
     x_held = torch.cat([model_inputs(batch, held_images, np.arange(i, min(i + batch_size, len(held_images))))
                         for i in range(0, len(held_images), batch_size)]).float().cpu()  # (M, C, H, W)
     sets = {"held-out": x_held}
     sets.update({f: make_pseudo(x_held, f, batch.value_range, seed=seed + i) for i, f in enumerate(PSEUDO_KINDS)})
     scored = {name: _values(collect(model, x.to(model.device), batch, pixel, features=feats, batch_size=batch_size,
                                     progress=progress, what=f"auto: {name}"), densities,
-                            _transform_layers(model, x, batch, batch_size) if transform_feats else [])
+                            _transformed(model, x, batch, batch_size) if "transforms" in kinds else None)
               for name, x in sets.items()}
     held = scored.pop("held-out")
     return specs, held, scored
