@@ -409,9 +409,17 @@ def fit_stats(model: Autoencoder, images: Any, batch: BatchSpec, kind: str, *,
         raise LatentlabError(f"--combine {combine_mode}: expected one of {', '.join(COMBINE_MODES)}")
     wanted = needed_parts(kind, parts)
     latent = next((k for k in wanted if k in LATENT_KINDS), None)
-    found = collect(model, images, batch, [k for k in wanted if k not in FITTED_KINDS],
-                    features="features" in wanted, batch_size=batch_size, samples=samples, progress=progress)
+    transformed = None  # the classifier's surprise and hidden layers, from one pass of it
+    if "transform-features" in wanted:
+        net = attached(model)
+        assert net is not None  # check_kind
+        transformed = collect_outputs(net, images, batch, batch_size=batch_size, device=model.device)
+    pixel = [k for k in wanted if k not in FITTED_KINDS and not (transformed is not None and k == "transforms")]
+    found = collect(model, images, batch, pixel, features="features" in wanted, batch_size=batch_size,
+                    samples=samples, progress=progress)
     values = dict(found.scores)
+    if transformed is not None and "transforms" in wanted:
+        values["transforms"] = transformed[0].float()
     stats = ScoreStats(combine=combine_mode)
     if latent is not None:
         stats.density = fit_density(found.z, latent, n_components=n_components)
@@ -419,12 +427,9 @@ def fit_stats(model: Autoencoder, images: Any, batch: BatchSpec, kind: str, *,
     if "features" in wanted:
         stats.features = fit_features(found.features)
         values["features"] = stats.features.score(found.features)
-    if "transform-features" in wanted:
-        net = attached(model)
-        assert net is not None  # check_kind
-        _, layers = collect_outputs(net, images, batch, batch_size=batch_size, device=model.device)
-        stats.transform_features = fit_features(layers)
-        values["transform-features"] = stats.transform_features.score(layers)
+    if transformed is not None:
+        stats.transform_features = fit_features(transformed[1])
+        values["transform-features"] = stats.transform_features.score(transformed[1])
     if kind != "combined":
         return stats, values[kind].numpy()
     if standardise_on is None:
