@@ -18,6 +18,7 @@ from latentlab.anomaly.transforms import (
     attached,
     load_transforms,
     rotate,
+    shift,
     train_for_run,
     train_transforms,
     transform_outputs,
@@ -40,6 +41,22 @@ def test_the_classifier_adapts_to_the_image() -> None:
     assert TransformNet(wide)(x).shape == (2, 2)
     with pytest.raises(LatentlabError, match="cannot be halved"):
         TransformConfig((3, 3, 3))
+    with pytest.raises(LatentlabError, match="shift 8: expected 0 to 7 pixels for 8x8 images"):
+        TransformConfig((1, 8, 8), (4,), shift=8)
+    with pytest.raises(LatentlabError, match="has no shift heads"):
+        TransformNet(small).heads(torch.randn(1, 1, 8, 8))
+    shifted = TransformNet(TransformConfig((3, 32, 48), (4, 8), shift=4))
+    assert [a.shape for a in shifted.heads(x)] == [(2, 2), (2, 3), (2, 3)]
+
+
+def test_shift_moves_each_image_its_own_way_and_reflects_the_border() -> None:
+    x = torch.arange(2 * 1 * 6 * 8, dtype=torch.float32).reshape(2, 1, 6, 8)
+    out = shift(x, torch.tensor([1, 0]), torch.tensor([0, -1]), 2)
+    assert torch.equal(out[0, :, :, 2:], x[0, :, :, :-2])  # the first moved right by 2
+    assert torch.equal(out[0, :, :, :2], x[0, :, :, 1:3].flip(-1))  # the left border reflected in
+    assert torch.equal(out[1, :, :-2], x[1, :, 2:])  # the second moved up by 2
+    assert torch.equal(shift(x, torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), 2), x)
+    assert torch.equal(shift(x, torch.tensor([1, 1]), torch.tensor([1, 1]), 0), x)
 
 
 def test_settings_are_checked() -> None:
@@ -49,6 +66,8 @@ def test_settings_are_checked() -> None:
         TransformTraining(epochs=0)
     with pytest.raises(LatentlabError, match="precision"):
         TransformTraining(precision="16-mixed")
+    with pytest.raises(LatentlabError, match=r"shift 0.5: expected a fraction of the side in \[0, 0.5\)"):
+        TransformTraining(shift=0.5)
     assert TransformTraining.from_dict({"channels": [4, 8]}).channels == (4, 8)
 
 
@@ -80,6 +99,38 @@ def test_it_learns_which_way_is_up(trained: TransformNet, faces_images: np.ndarr
     assert flipped.mean() > 2 * upright.mean()
     _, layers = transform_outputs(trained, x, features=True)
     assert [a.shape[1] for a in layers] == [16, 32, 32]  # mean and std of each layer's channels
+
+
+def test_it_learns_which_way_an_image_was_shifted(trained: TransformNet, faces_images: np.ndarray) -> None:
+    """The shift heads (an eighth of the side, 8 pixels at 64x64) tell the shifts apart far above
+    chance (1/3 per head)."""
+    from latentlab.data.rule import model_inputs
+
+    assert trained.config.shift == round(0.125 * faces_images.shape[1])
+    x = model_inputs(BatchSpec(), faces_images)
+    dx, dy = torch.arange(len(x)) % 3 - 1, torch.arange(len(x)) // 3 % 3 - 1
+    with torch.no_grad():
+        _, by_x, by_y = trained.heads(shift(x, dx, dy, trained.config.shift))
+    assert (by_x.argmax(1) == dx + 1).float().mean() > 0.6
+    assert (by_y.argmax(1) == dy + 1).float().mean() > 0.6
+
+
+def test_a_classifier_without_shift_heads_is_trained_and_loaded_as_before(tmp_path: Path,
+                                                                           faces_images: np.ndarray) -> None:
+    """shift 0 trains rotations only; a version-1 file (before the shift heads) still loads."""
+    from latentlab.anomaly.transforms import save_transforms
+
+    small = TransformTraining(epochs=1, batch_size=16, channels=(4, 8), precision="32-true", shift=0.0)
+    net = train_transforms(faces_images[:32], BatchSpec(), small)
+    assert net.config.shift == 0 and net.shift_x is None
+    save_transforms(net, tmp_path)
+    data = json.loads((tmp_path / CONFIG_FILE).read_text())
+    del data["shift"]
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({**data, "version": 1}))
+    loaded = load_transforms(tmp_path)
+    assert loaded is not None and loaded.config.shift == 0
+    x = torch.randn(3, 3, 64, 64)
+    assert torch.allclose(transform_outputs(loaded, x)[0], transform_outputs(net, x)[0])
 
 
 def test_a_run_stores_loads_and_scores_with_it(tmp_path: Path, faces_images: np.ndarray) -> None:
@@ -131,7 +182,7 @@ def test_a_damaged_classifier_is_a_one_line_error(tmp_path: Path, trained: Trans
         load_transforms(tmp_path)
     data = json.loads((tmp_path / CONFIG_FILE).read_text())
     (tmp_path / CONFIG_FILE).write_text(json.dumps({**data, "version": 99}))
-    with pytest.raises(LatentlabError, match="version 99, expected 1"):
+    with pytest.raises(LatentlabError, match="version 99, expected 1 or 2"):
         load_transforms(tmp_path)
     (tmp_path / CONFIG_FILE).write_text(json.dumps({"version": 1}))
     with pytest.raises(LatentlabError, match="expected 'version', 'in_shape' and 'channels'"):

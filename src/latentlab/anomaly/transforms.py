@@ -6,7 +6,10 @@ uncertainty") train a network on normal images only to tell which of a set of ge
 transformations was applied to an image. To do that it must learn what an upright normal image
 looks like; shown an image unlike the normal ones it is unsure which way is up. Here the
 transformations are the four rotations by multiples of 90 degrees (two, 0 and 180, for images
-that are not square), and two scores come from the trained classifier:
+that are not square). As in Hendrycks et al.'s multi-task version, the classifier also learns,
+in two more heads, whether each image was shifted left, right or not at all, and up, down or
+not at all (by an eighth of its side, reflected at the border): that makes it learn where
+things sit in a normal image. The shift heads only train the classifier; two scores come from it:
 
 =======================  ==========================================================================
 kind                     score of one image x
@@ -19,7 +22,7 @@ kind                     score of one image x
 =======================  ==========================================================================
 
 The classifier is a small convolutional network (stride-2 3x3 convolutions, BatchNorm, ReLU,
-then one linear layer), trained on the run's training rows only (never on its validation rows,
+then one linear layer per head), trained on the run's training rows only (never on its validation rows,
 which ``--score auto`` holds out). It lives in the run folder beside the autoencoder
 (``transforms.json`` + ``transforms.safetensors``); ``train --recipe anomaly`` trains it, and
 :func:`train_for_run` adds one to any run. A run opened with one has it attached to its model
@@ -48,7 +51,8 @@ from latentlab.errors import LatentlabError
 TRANSFORM_KINDS = ("transforms", "transform-features")
 CONFIG_FILE = "transforms.json"
 WEIGHTS_FILE = "transforms.safetensors"
-VERSION = 1
+VERSION = 2  # 2: the shift heads (a version-1 classifier, rotations only, still loads)
+SHIFT_FRACTION = 0.125  # of the shorter side: how far the shift heads' images are moved
 
 
 # ---------------------------------------------------------------- the classifier
@@ -57,16 +61,21 @@ VERSION = 1
 @dataclass(frozen=True)
 class TransformConfig:
     """The classifier: ``in_shape`` (C, H, W) of the model input; one stride-2 convolution per
-    entry of ``channels`` (fewer when the image cannot be halved that often)."""
+    entry of ``channels`` (fewer when the image cannot be halved that often); ``shift`` pixels
+    the shift heads tell apart (0: no shift heads)."""
 
     in_shape: tuple[int, int, int]
     channels: tuple[int, ...] = (32, 64, 128, 256)
+    shift: int = 0
 
     def __post_init__(self) -> None:
         if len(self.in_shape) != 3 or min(self.in_shape) < 1:
             raise LatentlabError(f"transform classifier in_shape {self.in_shape}: expected (C, H, W)")
         if not self.channels or min(self.channels) < 1:
             raise LatentlabError(f"transform classifier channels {self.channels}: expected positive widths")
+        if not 0 <= self.shift < min(self.in_shape[1:]):
+            raise LatentlabError(f"transform classifier shift {self.shift}: expected 0 to "
+                                 f"{min(self.in_shape[1:]) - 1} pixels for {self.in_shape[1]}x{self.in_shape[2]} images")
         if not self.layers:
             raise LatentlabError(f"transform classifier: images of {self.in_shape[1]}x{self.in_shape[2]} cannot be "
                                  "halved; expected at least 4x4 pixels")
@@ -96,7 +105,8 @@ class TransformConfig:
 
 
 class TransformNet(nn.Module):
-    """Which rotation was applied: (N, C, H, W) -> logits (N, rotations)."""
+    """Which rotation was applied: (N, C, H, W) -> logits (N, rotations); with ``config.shift``,
+    also which horizontal and which vertical shift (:meth:`heads`)."""
 
     def __init__(self, config: TransformConfig) -> None:
         super().__init__()
@@ -107,16 +117,43 @@ class TransformNet(nn.Module):
             layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
             c_in = c
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(math.prod(config.final_shape()), config.rotations)
+        size = math.prod(config.final_shape())
+        self.head = nn.Linear(size, config.rotations)
+        self.shift_x = nn.Linear(size, 3) if config.shift else None  # left, none, right
+        self.shift_y = nn.Linear(size, 3) if config.shift else None  # up, none, down
 
     def forward(self, x: Tensor) -> Tensor:
         logits: Tensor = self.head(self.body(x).flatten(1))  # (N, rotations)
         return logits
 
+    def heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(rotation logits (N, rotations), horizontal and vertical shift logits (N, 3) each)."""
+        if self.shift_x is None or self.shift_y is None:
+            raise LatentlabError("transform classifier: this one has no shift heads (shift 0)")
+        h = self.body(x).flatten(1)
+        return self.head(h), self.shift_x(h), self.shift_y(h)
+
 
 def rotate(x: Tensor, r: int, rotations: int) -> Tensor:
     """x rotated by the r-th of ``rotations`` equal turns (4: quarter turns; 2: half turns)."""
     return torch.rot90(x, r * (4 // rotations), dims=(-2, -1))
+
+
+def shift(x: Tensor, dx: Tensor, dy: Tensor, pixels: int) -> Tensor:
+    """Each image of x (N, C, H, W) moved by (dx, dy) * ``pixels`` (dx, dy in {-1, 0, 1} per
+    image; positive: right and down), the border reflected."""
+    if pixels == 0:
+        return x
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (pixels, pixels, pixels, pixels), mode="reflect")
+    out = torch.empty_like(x)
+    for a in (-1, 0, 1):
+        for b in (-1, 0, 1):
+            chosen = (dx == a) & (dy == b)
+            if bool(chosen.any()):
+                top, left = pixels - b * pixels, pixels - a * pixels
+                out[chosen] = padded[chosen][..., top:top + h, left:left + w]
+    return out
 
 
 # ---------------------------------------------------------------- training
@@ -132,10 +169,14 @@ class TransformTraining:
     seed: int = 0
     precision: str = "bf16-mixed"
     channels: tuple[int, ...] = (32, 64, 128, 256)
+    shift: float = SHIFT_FRACTION  # of the shorter side, for the shift heads; 0: rotations only
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
             raise LatentlabError(f"transform classifier training {self}: expected positive epochs, batch size, lr")
+        if not 0 <= self.shift < 0.5:
+            raise LatentlabError(f"transform classifier shift {self.shift}: expected a fraction of the side in "
+                                 "[0, 0.5)")
         if self.precision not in ("32-true", "bf16-mixed"):
             raise LatentlabError(f"transform classifier precision {self.precision!r}: expected 32-true or bf16-mixed")
 
@@ -153,10 +194,13 @@ class TransformTraining:
         return cls(**values)
 
 
-def _augment(x: Tensor, generator: torch.Generator) -> Tensor:
-    """A random horizontal flip per image and one random shift of up to 1/16 of the side."""
+def _augment(x: Tensor, generator: torch.Generator, shift_heads: bool) -> Tensor:
+    """A random horizontal flip per image, then (without shift heads) one random shift of up to
+    1/16 of the side."""
     flip = torch.rand(len(x), generator=generator) < 0.5
     x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
+    if shift_heads:
+        return x  # the shift heads' own shifts move the images
     h, w = x.shape[-2:]
     p = min(h, w) // 16
     if p == 0:
@@ -176,8 +220,10 @@ def train_transforms(images: Any, rule: BatchSpec, settings: TransformTraining =
     if n < 2:
         raise LatentlabError(f"transform classifier: needs at least 2 training images, got {n}")
     x0 = model_inputs(rule, images, np.arange(1))
+    pixels = round(settings.shift * min(x0.shape[-2:]))
     torch.manual_seed(settings.seed)  # before the weights are drawn: the same seed, the same classifier
-    net = TransformNet(TransformConfig(tuple(x0.shape[1:]), settings.channels)).to(device)  # type: ignore[arg-type]
+    net = TransformNet(TransformConfig(tuple(x0.shape[1:]), settings.channels,  # type: ignore[arg-type]
+                                       pixels)).to(device)
     generator = torch.Generator().manual_seed(settings.seed)
     steps = settings.epochs * math.ceil(n / settings.batch_size)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
@@ -191,11 +237,20 @@ def train_transforms(images: Any, rule: BatchSpec, settings: TransformTraining =
             order = torch.randperm(n, generator=generator).numpy()
             for start in range(0, n, settings.batch_size):
                 x = _augment(model_inputs(rule, images, np.sort(order[start:start + settings.batch_size]),
-                                          device=device).float(), generator)
+                                          device=device).float(), generator, pixels > 0)
+                if pixels:
+                    dx, dy = (torch.randint(-1, 2, (len(x),), generator=generator) for _ in range(2))
+                    x = shift(x, dx.to(x.device), dy.to(x.device), pixels)
                 xs = torch.cat([rotate(x, r, rotations) for r in range(rotations)])  # (R*n, C, H, W)
                 y = torch.arange(rotations, device=xs.device).repeat_interleave(len(x))
                 with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
-                    loss = F.cross_entropy(net(xs).float(), y)
+                    if pixels:
+                        by_rotation, by_x, by_y = net.heads(xs)
+                        loss = (F.cross_entropy(by_rotation.float(), y)
+                                + F.cross_entropy(by_x.float(), (dx + 1).repeat(rotations).to(xs.device))
+                                + F.cross_entropy(by_y.float(), (dy + 1).repeat(rotations).to(xs.device)))
+                    else:
+                        loss = F.cross_entropy(net(xs).float(), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -273,7 +328,7 @@ def save_transforms(net: TransformNet, folder: str | Path, info: dict[str, Any] 
     folder = Path(folder)
     save_weights(net, folder / WEIGHTS_FILE)
     config = {"version": VERSION, "in_shape": list(net.config.in_shape), "channels": list(net.config.channels),
-              "rotations": net.config.rotations, **(info or {})}
+              "shift": net.config.shift, "rotations": net.config.rotations, **(info or {})}
     write_json(folder / CONFIG_FILE, config)
     return folder / CONFIG_FILE
 
@@ -291,10 +346,10 @@ def load_transforms(folder: str | Path) -> TransformNet | None:
              "for a recipe run)")
     try:
         data = read_json(path, "transform classifier config")
-        if data["version"] != VERSION:
-            raise LatentlabError(f"{path}: version {data['version']}, expected {VERSION}{again}")
+        if data["version"] not in (1, VERSION):
+            raise LatentlabError(f"{path}: version {data['version']}, expected 1 or {VERSION}{again}")
         config = TransformConfig(tuple(int(v) for v in data["in_shape"]),  # type: ignore[arg-type]
-                                 tuple(int(c) for c in data["channels"]))
+                                 tuple(int(c) for c in data["channels"]), int(data.get("shift", 0)))
         net = TransformNet(config)
         load_weights(net, folder / WEIGHTS_FILE)
     except (KeyError, TypeError, ValueError):
