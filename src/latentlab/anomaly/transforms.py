@@ -73,9 +73,10 @@ class TransformConfig:
             raise LatentlabError(f"transform classifier in_shape {self.in_shape}: expected (C, H, W)")
         if not self.channels or min(self.channels) < 1:
             raise LatentlabError(f"transform classifier channels {self.channels}: expected positive widths")
-        if not 0 <= self.shift < min(self.in_shape[1:]):
-            raise LatentlabError(f"transform classifier shift {self.shift}: expected 0 to "
-                                 f"{min(self.in_shape[1:]) - 1} pixels for {self.in_shape[1]}x{self.in_shape[2]} images")
+        _, h, w = self.in_shape
+        if not 0 <= self.shift < min(h, w):
+            raise LatentlabError(f"transform classifier shift {self.shift}: expected 0 to {min(h, w) - 1} pixels "
+                                 f"for {h}x{w} images")
         if not self.layers:
             raise LatentlabError(f"transform classifier: images of {self.in_shape[1]}x{self.in_shape[2]} cannot be "
                                  "halved; expected at least 4x4 pixels")
