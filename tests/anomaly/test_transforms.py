@@ -101,6 +101,23 @@ def test_it_learns_which_way_is_up(trained: TransformNet, faces_images: np.ndarr
     assert [a.shape[1] for a in layers] == [16, 32, 32]  # mean and std of each layer's channels
 
 
+def test_the_features_average_an_image_and_its_mirror_image(trained: TransformNet, faces_images: np.ndarray) -> None:
+    """The test-time flip: an image and its mirror image get the same features (not the same
+    rotation surprise, which sees each as shown)."""
+    from latentlab.anomaly.features import pool
+    from latentlab.data.rule import model_inputs
+
+    x = model_inputs(BatchSpec(), faces_images[:6])
+    _, layers = transform_outputs(trained, x, features=True)
+    _, mirrored = transform_outputs(trained, x.flip(-1), features=True)
+    for a, b in zip(layers, mirrored, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+    with torch.no_grad():
+        first = pool(trained.body[:3](x))  # the first layer's statistics of the upright images alone
+    assert not torch.allclose(layers[0], first, atol=1e-4)
+    assert torch.allclose(layers[0], (first + pool(trained.body[:3](x.flip(-1)))) / 2, atol=1e-5)
+
+
 def test_it_learns_which_way_an_image_was_shifted(trained: TransformNet, faces_images: np.ndarray) -> None:
     """The shift heads (an eighth of the side, 8 pixels at 64x64) tell the shifts apart far above
     chance (1/3 per head)."""

@@ -66,8 +66,9 @@ from latentlab.runs import Run, split_indices
 
 AUTO = "auto"
 CHOICE_FILE = "anomaly_score.json"
-METHOD = "latentlab auto score 2: mean ROC AUC of held-out normals against pseudo-anomalies"
-VERSION = 2  # 2: two-sided |mse| and |ssim| among the candidates (choices of version 1 are made again)
+METHOD = "latentlab auto score 3: mean ROC AUC of held-out normals against pseudo-anomalies"
+VERSION = 3  # 2: two-sided |mse| and |ssim| among the candidates; 3: transform-features with a test-time flip
+# (choices of an earlier version are made again)
 HELD_OUT_LIMIT = 1000
 HELD_OUT_FRACTION = 0.1  # of the training images, for a run without a validation split
 TIE = 0.002  # mean ROC AUCs this close are a tie, won by fewer parts

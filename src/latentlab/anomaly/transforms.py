@@ -17,8 +17,9 @@ kind                     score of one image x
 ``transforms``           sum over rotations r of -log p(r | rot_r(x)), the classifier's surprise at
                          the rotations it is shown (Hendrycks et al.'s rotation score)
 ``transform-features``   the ``features`` score (:mod:`latentlab.anomaly.features`) on the
-                         classifier's hidden layers: pooled statistics of the upright image, one
-                         Gaussian per layer fitted on normal training images
+                         classifier's hidden layers: pooled statistics of the upright image,
+                         averaged with those of its mirror image, one Gaussian per layer fitted
+                         on normal training images
 =======================  ==========================================================================
 
 The classifier is a small convolutional network (stride-2 3x3 convolutions, BatchNorm, ReLU,
@@ -265,8 +266,9 @@ def train_transforms(images: Any, rule: BatchSpec, settings: TransformTraining =
 
 @torch.no_grad()
 def transform_outputs(net: TransformNet, x: Tensor, features: bool = False) -> tuple[Tensor, list[Tensor]]:
-    """(the ``transforms`` score (N,), the pooled hidden-layer statistics of the upright images,
-    one (N, F_l) per layer, empty unless ``features``) for model input x (N, C, H, W)."""
+    """(the ``transforms`` score (N,), the pooled hidden-layer statistics of the upright images
+    averaged with those of their mirror images (a test-time flip), one (N, F_l) per layer, empty
+    unless ``features``) for model input x (N, C, H, W)."""
     net.eval()
     first = next(net.parameters())
     if first.device != x.device:
@@ -278,6 +280,8 @@ def transform_outputs(net: TransformNet, x: Tensor, features: bool = False) -> t
     rotations = net.config.rotations
     surprise = torch.zeros(len(x), device=x.device)
     try:
+        if features:
+            net(x.flip(-1))  # the mirror images' features; the upright ones come with rotation 0
         for r in range(rotations):
             logits = net(rotate(x, r, rotations)).float()
             surprise -= F.log_softmax(logits, dim=1)[:, r]
@@ -286,7 +290,8 @@ def transform_outputs(net: TransformNet, x: Tensor, features: bool = False) -> t
     finally:
         for hook in hooks:
             hook.remove()
-    return surprise, found
+    half = len(found) // 2
+    return surprise, [(mirrored + upright) / 2 for mirrored, upright in zip(found[:half], found[half:], strict=True)]
 
 
 def collect_outputs(net: TransformNet, images: Any, batch: BatchSpec, *, features: bool = True,
