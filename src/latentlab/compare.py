@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from latentlab.data.sources import absolute_spec
 from latentlab.errors import LatentlabError
 from latentlab.models.base import Autoencoder
 from latentlab.runs import Run, split_indices
@@ -181,12 +182,12 @@ def evaluation_rows(runs: Sequence[Run], data: Any, max_eval: int = 400,
         raise LatentlabError(f"--data {data.spec}: {n} images; expected at least 10 to compare on")
     spec, n_images, val_fraction, seed = next(iter(splits))
     ref, held = split_indices(n, val_fraction, seed) if val_fraction > 0 else (np.arange(n), np.arange(0))
-    if len(splits) == 1 and spec == data.spec and n_images == n and len(held) >= 2:
+    if len(splits) == 1 and spec == absolute_spec(data.spec) and n_images == n and len(held) >= 2:
         every = "both models" if len(runs) == 2 else "every model" if len(runs) > 2 else "the model"
         how = f"the {len(held)} validation images {every} {'were' if len(runs) == 2 else 'was'} trained without"
     else:
         ref, held = split_indices(n, 0.2, 0)
-        seen = any(run.data_spec == data.spec for run in runs)
+        seen = any(run.data_spec == absolute_spec(data.spec) for run in runs)
         how = (f"a 20% split of {data.spec}" + (" (which a model trained on: not strictly held out)"
                                                  if seen else ", data no model was trained on"))
     return held[:max_eval], ref[:max_ref], how

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from latentlab.data.sources import absolute_spec
 from latentlab.errors import LatentlabError
 from latentlab.runs import Run, open_run, split_indices
 from latentlab.viz import html
@@ -55,7 +56,7 @@ def shown_rows(run: Run, data: Any, n: int) -> tuple[list[int], str]:
     """Rows to show: the run's validation images when ``data`` is its training data, else the first ``n``."""
     train = run.config.get("train", {})
     val_fraction = float(train.get("val_fraction", 0.0))
-    same = data.spec == run.data_spec and run.config.get("data", {}).get("n_images") == len(data)
+    same = absolute_spec(data.spec) == run.data_spec and run.config.get("data", {}).get("n_images") == len(data)
     if same and val_fraction > 0:
         _, val = split_indices(len(data), val_fraction, int(train.get("seed", 0)))
         return val[:n].tolist(), "validation images (not trained on)"

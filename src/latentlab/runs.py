@@ -68,8 +68,12 @@ class Run:
 
     @property
     def data_spec(self) -> str | None:
+        """The data spec the run was trained on, its path absolute (runs record it so; a relative
+        one recorded by an older run is taken from the current folder, as before)."""
+        from latentlab.data.sources import absolute_spec
+
         spec = self.config.get("data", {}).get("spec")
-        return spec if isinstance(spec, str) else None
+        return absolute_spec(spec) if isinstance(spec, str) else None
 
     @property
     def value_range(self) -> tuple[float, float]:

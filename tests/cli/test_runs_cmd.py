@@ -116,3 +116,34 @@ def test_empty_folder_says_so_and_bad_folder_is_one_line(tmp_path) -> None:
     assert result.exit_code == 0 and "no runs here" in result.output
     missing = runner.invoke(app, ["runs", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "not a folder" in missing.output and "Traceback" not in missing.output
+
+
+def test_a_run_trained_on_a_relative_path_works_from_another_folder(tmp_path, monkeypatch) -> None:
+    """The run records its data with an absolute path: `edit` with the run's own data (no --data)
+    works after a cd, as does `score --score auto`, which reads the training images again."""
+    import json
+
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from latentlab.cli.app import app
+    from latentlab.data.faces import make_faces
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    np.save(work / "faces.npy", make_faces(40, seed=0).images)
+    monkeypatch.chdir(work)
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--data", "npy:faces.npy", "--model", "fcn", "--epochs", "1",
+                                  "--out", str(tmp_path / "run"), "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"]["spec"] == f"npy:{work / 'faces.npy'}"
+    monkeypatch.chdir(elsewhere)
+    edited = runner.invoke(app, ["edit", str(tmp_path / "run"), "--edit", "z[0]*=2", "--out", "e.png"])
+    assert edited.exit_code == 0, edited.output
+    assert (elsewhere / "e.png").is_file()
+    scored = runner.invoke(app, ["score", str(tmp_path / "run"), "--data", f"npy:{work / 'faces.npy'}",
+                                 "--out", "s.csv"])
+    assert scored.exit_code == 0, scored.output
+    assert len((elsewhere / "s.csv").read_text().splitlines()) == 41

@@ -405,3 +405,16 @@ def test_real_celeba_tar_validation(shared_data) -> None:
 def test_real_celeba_tar_train(shared_data) -> None:
     data = load_source(f"tar:{shared_data / CELEBA_TAR}#Datasets/train_dataset", resize=(64, 64))
     assert data.images.shape == (4800, 64, 64, 3) and len(data.label_names) == 200
+
+
+def test_absolute_spec_makes_a_relative_path_absolute(tmp_path, monkeypatch) -> None:
+    from latentlab.data.sources import absolute_spec
+
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "a.npy", _images())
+    assert absolute_spec("npy:a.npy") == f"npy:{tmp_path / 'a.npy'}"
+    assert absolute_spec("a.npy") == f"npy:{tmp_path / 'a.npy'}"  # the kind inferred, then written out
+    assert absolute_spec("celeba:../faces#train") == f"celeba:{tmp_path / '..' / 'faces'}#train"
+    assert absolute_spec("tar:x.tar#Datasets/test") == f"tar:{tmp_path / 'x.tar'}#Datasets/test"
+    for unchanged in (f"npy:{tmp_path / 'a.npy'}", "faces:60", "mnist#test", "digits", "no such thing"):
+        assert absolute_spec(unchanged) == unchanged

@@ -32,7 +32,7 @@ from latentlab.data.faces import make_faces
 from latentlab.data.imageset import ImageSet
 from latentlab.errors import LatentlabError
 
-__all__ = ["ParsedSpec", "load_source", "parse_spec"]
+__all__ = ["ParsedSpec", "absolute_spec", "load_source", "parse_spec"]
 
 PATH_KINDS = ("npy", "npz", "idx", "folder", "tar", "celeba")
 DECODED = ("folder", "tar", "celeba")  # sources decoded from image files (cached once decoded)
@@ -106,6 +106,20 @@ def parse_spec(spec: str) -> ParsedSpec:
         if kind is not None:
             return ParsedSpec(kind, text)
     raise LatentlabError(f"unknown data spec '{spec}': {EXPECTED}")
+
+
+def absolute_spec(spec: str) -> str:
+    """``spec`` with a relative path made absolute (``celeba:../data#train`` ->
+    ``celeba:/abs/data#train``), so a run that records it can be used from any folder; other
+    specs and unknown ones are returned as they are."""
+    try:
+        parsed = parse_spec(spec)
+    except LatentlabError:
+        return spec
+    if parsed.kind not in PATH_KINDS or parsed.path.is_absolute():
+        return spec
+    fragment = f"#{parsed.fragment}" if parsed.fragment is not None else ""
+    return f"{parsed.kind}:{parsed.path.absolute()}{fragment}"
 
 
 def _parse_faces(target: str, spec: str, kind: str = "faces", default_n: int = FACES_DEFAULT_N) -> tuple[int, int]:

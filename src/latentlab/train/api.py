@@ -15,6 +15,7 @@ from latentlab import __version__
 from latentlab.data.batches import BatchSpec
 from latentlab.data.imageset import ImageSet
 from latentlab.data.rule import PreparedSet, load_prepared, refuse_undecoded, with_source_defaults
+from latentlab.data.sources import absolute_spec
 from latentlab.durations import format_duration
 from latentlab.errors import LatentlabError
 from latentlab.io import read_json, remove_temporaries, write_json, write_text
@@ -64,7 +65,7 @@ def run_config(model_config: Any, data: PreparedSet, rule: BatchSpec, train: Tra
     return {
         "latentlab": __version__,
         "model": config_to_dict(model_config),
-        "data": {"spec": data.spec, "n_images": len(data), "stored_shape": list(data.image_shape),
+        "data": {"spec": absolute_spec(data.spec), "n_images": len(data), "stored_shape": list(data.image_shape),
                  "rule": rule_to_dict(rule),
                  "cut_while_decoding": data.batch != dataclasses.replace(rule, noise=0.0)},
         "train": asdict(train),
