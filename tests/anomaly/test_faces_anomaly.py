@@ -22,7 +22,7 @@ def test_recipe_and_auto_on_real_faces(shared_data: Path, tmp_path: Path) -> Non
 
     tar = shared_data / "celeba_subset" / "celeba_aligned_6000img_200id.tar"
     found = load_recipe("anomaly")
-    train = TrainConfig(**{**found.train_overrides(), "epochs": 3})  # the recipe trains 25
+    train = TrainConfig(**{**found.train_overrides(), "epochs": 3})  # the recipe trains 12
     classifier = {**found.transforms, "epochs": 2}  # the recipe trains 6
     train_run(found.model_config((3, 64, 64), (-1.0, 1.0)), f"celeba:{tar}#train", BatchSpec(**found.rule), train,
               tmp_path / "run", progress=False, extra={"recipe": {"name": "anomaly", "transforms": classifier}})
