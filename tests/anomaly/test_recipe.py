@@ -103,6 +103,8 @@ def test_train_recipe_on_the_command_line(tmp_path: Path) -> None:
     resumed = runner.invoke(app, ["train", "--resume", "--out", str(tmp_path / "run"), "--quiet"])
     assert resumed.exit_code == 0, resumed.output
     assert "transform classifier trained" in resumed.output and (tmp_path / "run" / "transforms.json").is_file()
+    # the new classifier changes the weights' key: the resumed run chooses its score again, as a fresh one does
+    assert "auto chose" in resumed.output and stored_choice(tmp_path / "run") is not None
 
     refused = runner.invoke(app, ["train", "--data", "faces:60", "--recipe", "anomaly", "--model", "fcn",
                                   "--out", str(tmp_path / "other")])

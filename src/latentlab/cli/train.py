@@ -181,6 +181,14 @@ def train(
         if is_global_zero():  # with --devices N, every process runs this command
             finish_recipe(out, None, progress=not quiet)
             console.print(f"run resumed and finished: [bold]{out}[/]")
+            from latentlab.anomaly.recipe import load_recipe
+            from latentlab.runs import read_config
+
+            config = read_config(out)
+            recorded = config.get("recipe")
+            if isinstance(recorded, dict) and isinstance(recorded.get("name"), str):
+                val_fraction = float(config.get("train", {}).get("val_fraction", 0.0) or 0.0)
+                choose_recipe_score(out, load_recipe(recorded["name"]).score, val_fraction)
         return
     settings: dict[str, Any] = {
         "epochs": epochs if epochs is not None or budget_s else 10, "batch_size": batch_size, "lr": lr,
@@ -211,11 +219,19 @@ def train(
             console.print(f"[yellow]warning:[/] {collapsed}", highlight=False, soft_wrap=True)
     if found is not None:
         finish_recipe(out, images, progress=not quiet)
-    if found is not None and found.score == "auto" and cfg.val_fraction > 0:
-        from latentlab.anomaly.auto import resolve_auto
+    if found is not None:
+        choose_recipe_score(out, found.score, cfg.val_fraction)
 
-        choice = resolve_auto(out)  # chosen now, from the run's own validation images; stored in the run
-        console.print(choice.sentence, highlight=False, soft_wrap=True)
+
+def choose_recipe_score(out: Path, score: str, val_fraction: float) -> None:
+    """A recipe run that scores with ``auto`` chooses now (a resumed one too), from its own
+    validation images; the choice is stored in the run (a stored one is reused)."""
+    if score != "auto" or val_fraction <= 0:
+        return
+    from latentlab.anomaly.auto import resolve_auto
+
+    choice = resolve_auto(out)
+    console.print(choice.sentence, highlight=False, soft_wrap=True)
 
 
 def finish_recipe(out: Path, images: Any, *, progress: bool) -> None:

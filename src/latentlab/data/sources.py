@@ -20,6 +20,7 @@ A spec without a prefix that names an existing path is read by its extension.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +120,7 @@ def absolute_spec(spec: str) -> str:
     if parsed.kind not in PATH_KINDS or parsed.path.is_absolute():
         return spec
     fragment = f"#{parsed.fragment}" if parsed.fragment is not None else ""
-    return f"{parsed.kind}:{parsed.path.absolute()}{fragment}"
+    return f"{parsed.kind}:{os.path.abspath(parsed.path)}{fragment}"  # '..' folded, links kept
 
 
 def _parse_faces(target: str, spec: str, kind: str = "faces", default_n: int = FACES_DEFAULT_N) -> tuple[int, int]:
